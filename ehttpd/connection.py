@@ -1,0 +1,153 @@
+"""One client connection: the socket, the bytes received but not yet consumed, and its deadlines.
+
+The socket stays in blocking mode with kernel timeouts (SO_RCVTIMEO = the keep-alive grace, SO_SNDTIMEO =
+the send timeout), so the common receive and send are each one system call; a Python-level socket timeout
+would add a poll() before every call. `recv_now` uses MSG_DONTWAIT for the rare "only if ready" read.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import time
+
+from .errors import ClientDisconnected, RequestTimeout
+
+RECV_SIZE = 65536
+
+
+def _timeval(seconds: float) -> bytes:
+    whole = int(seconds)
+    return struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+
+
+class Connection:
+    """A client connection as the protocol loop sees it."""
+
+    __slots__ = (
+        "body_timeout",
+        "buf",
+        "closed",
+        "head_started",
+        "idle_since",
+        "peer",
+        "requests",
+        "server_addr",
+        "sock",
+        "tls",
+    )
+
+    def __init__(
+        self, sock: socket.socket, peer, server_addr, grace: float, body_timeout: float, send_timeout: float
+    ) -> None:
+        self.sock = sock
+        self.peer = peer
+        self.server_addr = server_addr
+        self.buf = bytearray()
+        self.head_started: float | None = None  # when the first byte of the pending head arrived
+        self.idle_since = time.monotonic()
+        self.requests = 0
+        self.closed = False
+        self.body_timeout = body_timeout
+        self.tls = False
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(grace))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(send_timeout))
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    # -- reading ---------------------------------------------------------------------------------------
+    def recv_now(self) -> int:
+        """Append what is readable right now; -1 if nothing is, 0 on end of stream."""
+        try:
+            data = self.sock.recv(RECV_SIZE, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return -1
+        except (ConnectionResetError, BrokenPipeError):
+            return 0
+        self.buf += data
+        return len(data)
+
+    def recv_wait(self) -> int:
+        """Append what arrives within the keep-alive grace; -1 on timeout, 0 on end of stream."""
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            return -1
+        except (ConnectionResetError, BrokenPipeError):
+            return 0
+        self.buf += data
+        return len(data)
+
+    def fill_body(self) -> None:
+        """Append more request body bytes; the peer going away or stalling is an error here."""
+        deadline = time.monotonic() + self.body_timeout
+        while True:
+            n = self.recv_wait()
+            if n > 0:
+                return
+            if n == 0:
+                raise ClientDisconnected("client closed the connection during the body")
+            if time.monotonic() >= deadline:
+                raise RequestTimeout("timed out reading the request body")
+
+    # -- writing ---------------------------------------------------------------------------------------
+    def send(self, data: bytes | bytearray | memoryview) -> None:
+        """Send all of `data`; the kernel's send timeout bounds a client that does not read."""
+        try:
+            self.sock.sendall(data)
+        except BlockingIOError:
+            raise TimeoutError("timed out sending the response") from None
+
+    def sendfile(self, fileobj, offset: int, count: int) -> None:
+        """Send `count` bytes of a file from `offset` with os.sendfile, never reading it into memory."""
+        if self.tls:
+            self.sock.sendfile(fileobj, offset, count)  # ssl sockets fall back to read/send inside
+            return
+        fd = fileobj.fileno()
+        out = self.sock.fileno()
+        while count > 0:
+            try:
+                sent = os.sendfile(out, fd, offset, min(count, 1 << 30))
+            except BlockingIOError:
+                raise TimeoutError("timed out sending the response") from None
+            if sent == 0:
+                raise ClientDisconnected("file ended before its length or peer went away")
+            offset += sent
+            count -= sent
+
+    # -- closing ---------------------------------------------------------------------------------------
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def linger_close(self, linger: float = 1.0, max_bytes: int = 1 << 16) -> None:
+        """Shut down writing, drain a little of what the client still sends, then close.
+
+        Closing with unread bytes makes the kernel send RST, which can destroy the error response before
+        the client reads it (RFC 9112 §9.6).
+        """
+        if self.closed:
+            return
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + linger
+            drained = 0
+            while drained < max_bytes:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.sock.settimeout(left)  # switches to a Python-level timeout: fine, we are closing
+                chunk = self.sock.recv(RECV_SIZE)
+                if not chunk:
+                    break
+                drained += len(chunk)
+        except OSError:
+            pass
+        self.close()

@@ -1,0 +1,167 @@
+"""The HTTP/1.1 connection loop: read a head, build the Request, call the handler, write the Response.
+
+A pool thread runs `serve(conn)` while the connection has work. When the client goes quiet the loop hands
+the connection back (returns True) for the worker's poller to park, so an idle or dribbling client never
+holds a thread; a thread only waits a short grace on its connection when no other connection is queued.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from .body import EMPTY_BODY, Body, ChunkedBody, LengthBody
+from .config import Settings
+from .connection import Connection
+from .errors import ClientDisconnected, HTTPError, RequestTimeout
+from .headers import Headers
+from .parser import RequestHead, find_head, parse_head
+from .request import Request
+from .response import Response
+from .writer import ResponseWriter, error_response
+
+log = logging.getLogger("ehttpd.error")
+
+PARK, CLOSE, MORE = 0, 1, 2
+
+
+class ServerState:
+    """What the protocol loop needs to know of the worker around it."""
+
+    __slots__ = ("requests", "scheme", "stopping", "work_waiting")
+
+    def __init__(self, work_waiting: Callable[[], bool]) -> None:
+        self.stopping = False
+        self.work_waiting = work_waiting  # True when connections wait for a free thread
+        self.requests = 0
+        self.scheme = "http"
+
+
+class HTTPProtocol:
+    """Serves HTTP/1.1 requests on a connection with a request → response handler."""
+
+    def __init__(
+        self, handler: Callable[[Request], Response], settings: Settings, state: ServerState
+    ) -> None:
+        self.handler = handler
+        self.settings = settings
+        self.limits = settings.limits
+        self.state = state
+        self.writer = ResponseWriter(settings.server_header)
+
+    def serve(self, conn: Connection) -> bool:
+        """Serve requests while they come; True if the connection should be parked, False once closed."""
+        buf = conn.buf
+        limits = self.limits
+        while True:
+            try:
+                end = find_head(buf, limits) if buf else -1
+                if end < 0:
+                    step = await_bytes(conn, self.state, self.settings)
+                    if step == MORE:
+                        continue
+                    if step == CLOSE:
+                        conn.close()
+                        return False
+                    return True
+                head = parse_head(buf, end, limits)
+            except HTTPError as exc:
+                refuse(conn, exc, self.settings.linger)
+                return False
+            del buf[:end]
+            conn.head_started = None
+            if not self.handle(conn, head):
+                return False
+            conn.idle_since = time.monotonic()
+
+    def handle(self, conn: Connection, head: RequestHead) -> bool:
+        """Run the handler for one request and write its response; False once the connection is closed."""
+        body = self.make_body(conn, head)
+        req = Request(
+            head.method,
+            head.target,
+            head.version,
+            Headers(head.headers),
+            body,
+            conn.peer,
+            conn.server_addr,
+            self.state.scheme,
+            head.keep_alive,
+        )
+        conn.requests += 1
+        self.state.requests += 1
+        try:
+            resp = self.handler(req)
+            if not isinstance(resp, Response):
+                raise TypeError(f"handler returned {type(resp).__name__}, not a Response")
+        except HTTPError as exc:
+            # The body stream itself failed (framing, size, timeout): nothing after it can be trusted.
+            refuse(conn, exc, self.settings.linger)
+            return False
+        except ClientDisconnected:
+            conn.close()
+            return False
+        except Exception:
+            log.exception("handler failed on %s %s", head.method, head.target)
+            resp = Response.internal_error()
+        keep = head.keep_alive and not self.state.stopping and self.can_reuse(body)
+        try:
+            keep = self.writer.write(conn, resp, head.method, head.version, keep)
+        except (OSError, ClientDisconnected):
+            conn.close()
+            return False
+        except Exception:
+            log.exception("writing the response failed on %s %s", head.method, head.target)
+            conn.close()
+            return False
+        if keep and not body.complete:
+            try:
+                keep = body.drain(self.settings.max_drain)
+            except (HTTPError, OSError, ClientDisconnected):
+                keep = False
+        if not keep:
+            conn.linger_close(self.settings.linger) if not body.complete else conn.close()
+        return keep
+
+    def make_body(self, conn: Connection, head: RequestHead) -> Body:
+        if head.chunked:
+            return ChunkedBody(conn, self.limits, head.expect_continue)
+        if head.content_length:
+            return LengthBody(conn, head.content_length, head.expect_continue)
+        return EMPTY_BODY
+
+    def can_reuse(self, body: Body) -> bool:
+        """Whether the connection can stay open given what the handler left unread of the body."""
+        if body.complete:
+            return True
+        if isinstance(body, LengthBody):
+            return not body._expect_continue and body.remaining <= self.settings.max_drain
+        return False
+
+
+def await_bytes(conn: Connection, state: ServerState, settings: Settings) -> int:
+    """Wait briefly for more of the next request; PARK when the client is quiet, CLOSE at its end."""
+    if state.stopping and not conn.buf:
+        return CLOSE
+    if conn.buf:
+        now = time.monotonic()
+        if conn.head_started is None:
+            conn.head_started = now
+        elif now - conn.head_started > settings.header_timeout:
+            raise RequestTimeout("timed out reading the request head")
+    # When others are queued for a thread, do not wait on this connection: take what is there or park.
+    n = conn.recv_now() if state.work_waiting() else conn.recv_wait()
+    if n < 0:
+        return PARK
+    return MORE if n else CLOSE
+
+
+def refuse(conn: Connection, exc: HTTPError, linger: float) -> None:
+    """Answer a request we cannot serve with its status, then close with a lingering close."""
+    try:
+        conn.send(error_response(exc.status, exc.reason))
+    except OSError:
+        conn.close()
+        return
+    conn.linger_close(linger)
