@@ -1,8 +1,9 @@
 """One client connection: the socket, the bytes received but not yet consumed, and its deadlines.
 
-The socket stays in blocking mode with kernel timeouts (SO_RCVTIMEO = the keep-alive grace, SO_SNDTIMEO =
-the send timeout), so the common receive and send are each one system call; a Python-level socket timeout
-would add a poll() before every call. `recv_now` uses MSG_DONTWAIT for the rare "only if ready" read.
+The socket stays in blocking mode with kernel timeouts (set by the worker: SO_RCVTIMEO = the keep-alive
+grace, SO_SNDTIMEO = the send timeout), so the common receive and send are each one system call; a
+Python-level socket timeout would add a poll() before every call. `recv_now` uses MSG_DONTWAIT for the
+rare "only if ready" read.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from .errors import ClientDisconnected, RequestTimeout
 RECV_SIZE = 65536
 
 
-def _timeval(seconds: float) -> bytes:
+def timeval(seconds: float) -> bytes:
+    """A struct timeval for SO_RCVTIMEO / SO_SNDTIMEO."""
     whole = int(seconds)
     return struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
 
@@ -38,9 +40,7 @@ class Connection:
         "tls",
     )
 
-    def __init__(
-        self, sock: socket.socket, peer, server_addr, grace: float, body_timeout: float, send_timeout: float
-    ) -> None:
+    def __init__(self, sock: socket.socket, peer, server_addr, body_timeout: float) -> None:
         self.sock = sock
         self.peer = peer
         self.server_addr = server_addr
@@ -51,8 +51,6 @@ class Connection:
         self.closed = False
         self.body_timeout = body_timeout
         self.tls = False
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(grace))
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(send_timeout))
 
     def fileno(self) -> int:
         return self.sock.fileno()

@@ -12,12 +12,13 @@ import logging
 import selectors
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 
 from .config import Settings
-from .connection import Connection
+from .connection import Connection, timeval
 from .errors import RequestTimeout
 from .interface import make_protocol
 from .pool import ThreadPool
@@ -26,6 +27,8 @@ from .sockets import bind_socket, describe
 from .writer import error_response
 
 log = logging.getLogger("ehttpd.error")
+
+SOCKOPTS_INHERITED = sys.platform.startswith("linux")  # accepted sockets copy the listener's options
 
 SWEEP_INTERVAL = 0.25  # seconds between deadline sweeps of parked connections
 ACCEPT_BATCH = 16  # connections accepted per readiness event, so sibling workers get their share
@@ -45,7 +48,11 @@ class Worker:
     ) -> None:
         self.settings = settings
         self.listeners = list(listeners)
-        self.addresses = {listener: listener.getsockname() for listener in self.listeners}
+        self.addresses = {
+            listener: (int(listener.family), listener.getsockname()) for listener in self.listeners
+        }
+        for listener in self.listeners:
+            set_connection_options(listener, listener.family, settings)
         self.on_tick = on_tick
         self.selector = selectors.DefaultSelector()
         self.lock = threading.Lock()
@@ -88,31 +95,32 @@ class Worker:
         self._shutdown()
 
     def _accept(self, listener: socket.socket) -> None:
-        settings = self.settings
         for _ in range(ACCEPT_BATCH):
-            if self.open_connections >= settings.max_connections:
-                self._pause_accepting()
+            conn = self._accept_one(listener)
+            if conn is None:
                 return
-            try:
-                sock, peer = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # EMFILE and friends: back off instead of spinning
-                log.error("accept failed: %s", exc)
-                return
-            if sock.family != socket.AF_UNIX:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = Connection(
-                sock,
-                peer,
-                self.addresses[listener],
-                settings.keepalive_grace,
-                settings.body_timeout,
-                settings.send_timeout,
-            )
-            with self.lock:
-                self.open_connections += 1
             self.pool.submit(conn)
+
+    def _accept_one(self, listener: socket.socket) -> Connection | None:
+        """Accept one pending connection, or None if there is none or the connection cap is reached."""
+        if self.open_connections >= self.settings.max_connections:
+            self._wake()  # the poller pauses accepting on its own thread
+            return None
+        try:
+            # _accept() and a socket built from the descriptor skip socket.accept()'s enum conversions.
+            fd, peer = listener._accept()  # type: ignore[attr-defined]
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:  # EMFILE and friends: back off instead of spinning
+            log.error("accept failed: %s", exc)
+            return None
+        family, addr = self.addresses[listener]
+        sock = socket.socket(family, socket.SOCK_STREAM, 0, fileno=fd)
+        if not SOCKOPTS_INHERITED:
+            set_connection_options(sock, family, self.settings)
+        with self.lock:
+            self.open_connections += 1
+        return Connection(sock, peer, addr, self.settings.body_timeout)
 
     def _unpark(self, conn: Connection) -> None:
         with self.lock:
@@ -169,16 +177,26 @@ class Worker:
                 self.selector.register(listener, selectors.EVENT_READ, "listener")
 
     # -- pool threads ----------------------------------------------------------------------------------
-    def _serve_connection(self, conn: Connection) -> None:
-        try:
-            keep = self.protocol.serve(conn)
-        except Exception:
-            log.exception("connection loop failed")
-            keep = False
-        if keep and self.stop_deadline is None:
-            self._park(conn)
-        else:
-            self._closed(conn)
+    def _serve_connection(self, conn: Connection | None) -> None:
+        while conn is not None:
+            try:
+                keep = self.protocol.serve(conn)
+            except Exception:
+                log.exception("connection loop failed")
+                keep = False
+            if keep and self.stop_deadline is None:
+                self._park(conn)
+            else:
+                self._closed(conn)
+            # Take the next pending connection ourselves: no hand-off through the poller and the queue.
+            conn = self._accept_next() if self.accepting and not self.pool.work_waiting() else None
+
+    def _accept_next(self) -> Connection | None:
+        for listener in self.listeners:
+            conn = self._accept_one(listener)
+            if conn is not None:
+                return conn
+        return None
 
     def _park(self, conn: Connection) -> None:
         with self.lock:
@@ -220,6 +238,14 @@ class Worker:
         self.selector.close()
         self._wake_r.close()
         self._wake_w.close()
+
+
+def set_connection_options(sock: socket.socket, family: int, settings: Settings) -> None:
+    """Kernel timeouts and TCP_NODELAY; set on a listener, Linux passes them on to accepted sockets."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(settings.keepalive_grace))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval(settings.send_timeout))
+    if family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def install_signal_handlers(worker: Worker, graceful_timeout: float) -> None:
