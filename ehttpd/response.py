@@ -49,12 +49,15 @@ class Response:
     ) -> None:
         self.status = status
         self.reason = reason or REASONS.get(status, "Unknown")
-        self.headers = headers if isinstance(headers, Headers) else Headers(headers or ())
         if isinstance(body, str):
             body = body.encode("utf-8")
             if content_type is None:
                 content_type = "text/plain; charset=utf-8"
         self.body = body
+        if headers is None:
+            self.headers = Headers([("Content-Type", content_type)] if content_type is not None else ())
+            return
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
         if content_type is not None:
             self.headers.set("Content-Type", content_type)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from email.utils import formatdate
@@ -14,6 +15,7 @@ log = logging.getLogger("ehttpd.error")
 
 # Framing is ours to decide; an application's values for these would desync the stream.
 _FRAMING = frozenset(("content-length", "transfer-encoding", "connection", "keep-alive"))
+_SPECIAL = _FRAMING | {"date", "server"}
 _BODYLESS = frozenset((204, 304))
 
 _date_cache: tuple[int, str] = (0, "")
@@ -31,38 +33,48 @@ def http_date() -> str:
 class ResponseWriter:
     """Serialises responses onto a connection; one per protocol instance, stateless between calls."""
 
-    __slots__ = ("server_header",)
+    __slots__ = ("_stamp", "server_header")
 
     def __init__(self, server_header: str) -> None:
         self.server_header = server_header
+        self._stamp: tuple[int, str] = (0, "")
+
+    def date_and_server(self) -> str:
+        """The Date and Server field lines, formatted at most once a second."""
+        now = int(time.time())
+        if self._stamp[0] != now:
+            server = f"Server: {self.server_header}\r\n" if self.server_header else ""
+            self._stamp = (now, f"Date: {formatdate(now, usegmt=True)}\r\n{server}")
+        return self._stamp[1]
 
     def write(self, conn: Connection, resp: Response, method: str, version: str, keep: bool) -> bool:
         """Send `resp`; return whether the connection can carry another request."""
         status = resp.status
         body = resp.body
         bodyless = status < 200 or status in _BODYLESS
-        length = None if bodyless else resp.content_length
-        parts = [f"HTTP/1.1 {status} {resp.reason}\r\n"]
-        has_date = has_server = False
-        for name, value in resp.headers:
+        parts = [_status_line(status, resp.reason)]
+        stamp = True
+        for name, value in resp.headers._items:
             lower = name.lower()
-            if lower in _FRAMING:
-                if lower == "connection" and "close" in value.lower():
-                    keep = False
-                continue
-            if lower == "date":
-                has_date = True
-            elif lower == "server":
-                has_server = True
-            if "\n" in value or "\r" in value or "\n" in name or "\r" in name or ":" in name:
-                raise ValueError(f"invalid header field {name!r}")
+            if lower in _SPECIAL:
+                if lower in _FRAMING:
+                    if lower == "connection" and "close" in value.lower():
+                        keep = False
+                    continue
+                stamp = False  # the application set Date or Server itself
             parts.append(f"{name}: {value}\r\n")
-        if not has_date:
-            parts.append(f"Date: {http_date()}\r\n")
-        if not has_server and self.server_header:
-            parts.append(f"Server: {self.server_header}\r\n")
+        if stamp:
+            parts.append(self.date_and_server())
+        else:
+            parts.append(self._missing_stamp(resp))
         chunked = False
-        if not bodyless:
+        if bodyless:
+            length = None
+        elif isinstance(body, bytes):
+            length = len(body)
+            parts.append(f"Content-Length: {length}\r\n")
+        else:
+            length = resp.content_length
             if length is not None:
                 parts.append(f"Content-Length: {length}\r\n")
             elif version == "HTTP/1.1":
@@ -71,18 +83,25 @@ class ResponseWriter:
             elif method != "HEAD":
                 keep = False  # close-delimited body on HTTP/1.0
         if not keep:
-            parts.append("Connection: close\r\n")
+            parts.append("Connection: close\r\n\r\n")
         elif version == "HTTP/1.0":
-            parts.append("Connection: keep-alive\r\n")
-        parts.append("\r\n")
-        head = "".join(parts).encode("latin-1")
+            parts.append("Connection: keep-alive\r\n\r\n")
+        else:
+            parts.append("\r\n")
+        text = "".join(parts)
+        # Every part ends in CRLF (the stamp in one or two): any other CR or LF was smuggled in by a value.
+        if text.count("\n") != text.count("\r\n") or text.count("\r") != text.count("\r\n"):
+            raise ValueError("CR or LF in a response header field")
+        head = text.encode("latin-1")
         if bodyless or method == "HEAD":
             _close_body(body)
             conn.send(head)
             return keep
-        if isinstance(body, (bytes, bytearray)):
-            conn.send(head + body if len(body) < 65536 else head)
-            if len(body) >= 65536:
+        if isinstance(body, bytes):
+            if length < 65536:
+                conn.send(head + body)
+            else:
+                conn.send(head)
                 conn.send(body)
             return keep
         if isinstance(body, FileBody):
@@ -93,7 +112,19 @@ class ResponseWriter:
                 body.close()
             return keep
         conn.send(head)
+        if isinstance(body, (bytearray, memoryview)):
+            conn.send(body)
+            return keep
         return self._write_iterable(conn, body, length, chunked) and keep
+
+    def _missing_stamp(self, resp: Response) -> str:
+        """Date and/or Server when the application set only one of them."""
+        stamp = ""
+        if resp.headers.get("Date") is None:
+            stamp += f"Date: {http_date()}\r\n"
+        if resp.headers.get("Server") is None and self.server_header:
+            stamp += f"Server: {self.server_header}\r\n"
+        return stamp
 
     def _write_iterable(self, conn: Connection, body, length: int | None, chunked: bool) -> bool:
         """Stream an iterable body; False when what it produced broke the declared framing."""
@@ -126,6 +157,11 @@ class ResponseWriter:
             log.error("response body of %d bytes shorter than its Content-Length %d; closing", sent, length)
             return False
         return True
+
+
+@functools.cache
+def _status_line(status: int, reason: str) -> str:
+    return f"HTTP/1.1 {status} {reason}\r\n"
 
 
 def _close_body(body) -> None:
