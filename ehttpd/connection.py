@@ -34,6 +34,7 @@ class Connection:
         "head_started",
         "idle_since",
         "peer",
+        "registered",
         "requests",
         "server_addr",
         "sock",
@@ -49,6 +50,7 @@ class Connection:
         self.idle_since = time.monotonic()
         self.requests = 0
         self.closed = False
+        self.registered = False  # in the worker's epoll set (parked before)
         self.body_timeout = body_timeout
         self.tls = False
 

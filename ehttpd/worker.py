@@ -1,15 +1,19 @@
-"""One worker process: a poller thread over the listeners and parked connections, and a thread pool.
+"""One worker process: a pool of threads sharing one epoll set over the listeners and parked connections.
 
-The main thread owns a selector. It accepts new connections and hands them to the pool; a pool thread
-serves a connection while requests come and gives it back when the client goes quiet; the poller parks it
-until it is readable again, and closes it when its idle or head deadline passes. So a thread is held only
-while there is work on its connection (docs/architecture.md has the measurements behind this shape).
+Every idle pool thread waits in that epoll set itself and the kernel wakes one thread per event, which
+serves the connection directly: a new connection is accepted and served by the thread that saw it, and so
+is a parked keep-alive connection that became readable. No hand-off between threads on the request path.
+A thread serves a connection while requests come and parks it (re-arms its one-shot registration) when the
+client goes quiet, so an idle or dribbling client never holds a thread. The main thread only sweeps
+deadlines (idle keep-alive, slow heads) and runs `on_tick` (heartbeat, recycling checks).
+docs/architecture.md has the measurements behind this shape.
 """
 
 from __future__ import annotations
 
 import logging
-import selectors
+import os
+import select
 import signal
 import socket
 import sys
@@ -29,9 +33,10 @@ from .writer import error_response
 log = logging.getLogger("ehttpd.error")
 
 SOCKOPTS_INHERITED = sys.platform.startswith("linux")  # accepted sockets copy the listener's options
-
 SWEEP_INTERVAL = 0.25  # seconds between deadline sweeps of parked connections
-ACCEPT_BATCH = 16  # connections accepted per readiness event, so sibling workers get their share
+PARKED = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
+# EPOLLEXCLUSIVE: a new connection wakes one worker process, not every worker sharing the listener.
+LISTENING = select.EPOLLIN | getattr(select, "EPOLLEXCLUSIVE", 0)
 
 
 class Worker:
@@ -47,105 +52,60 @@ class Worker:
         name: str = "ehttpd",
     ) -> None:
         self.settings = settings
-        self.listeners = list(listeners)
-        self.addresses = {
-            listener: (int(listener.family), listener.getsockname()) for listener in self.listeners
-        }
-        for listener in self.listeners:
-            set_connection_options(listener, listener.family, settings)
+        self.listeners = {sock.fileno(): sock for sock in listeners}
+        self.addresses = {fd: (int(sock.family), sock.getsockname()) for fd, sock in self.listeners.items()}
+        for sock in self.listeners.values():
+            sock.setblocking(False)
+            set_connection_options(sock, sock.family, settings)
         self.on_tick = on_tick
-        self.selector = selectors.DefaultSelector()
+        self.epoll = select.epoll()
         self.lock = threading.Lock()
         self.parked: dict[int, Connection] = {}
         self.open_connections = 0
         self.accepting = False
-        self.pool = ThreadPool(settings.threads, self._serve_connection, name=name)
-        self.state = ServerState(self.pool.work_waiting)
+        self.pool = ThreadPool(settings.threads, self._thread_loop, name=name)
+        self.state = ServerState(self._work_waiting)
         self.protocol = make_protocol(app, settings, self.state)
         self.stop_deadline: float | None = None  # set when a graceful stop begins
         self.alive = True
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self._ticker = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
 
-    # -- the poller (main thread) ----------------------------------------------------------------------
+    # -- the main thread: deadlines and housekeeping ------------------------------------------------------
     def run(self) -> None:
         """Serve until `stop()`; returns once connections are drained or the graceful timeout passed."""
-        self.selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self.epoll.register(self._wake_r, select.EPOLLIN)
         self._resume_accepting()
         self.pool.start()
-        next_sweep = time.monotonic() + SWEEP_INTERVAL
         while self.alive:
-            for key, _ in self.selector.select(SWEEP_INTERVAL):
-                data = key.data
-                if data is None:
-                    self._drain_wakeups()
-                elif isinstance(data, Connection):
-                    self._unpark(data)
-                else:
-                    self._accept(key.fileobj)
+            self._ticker.wait(SWEEP_INTERVAL)
+            self._ticker.clear()
+            if self.stop_deadline is not None:
+                self._pause_accepting()
             now = time.monotonic()
-            if now >= next_sweep:
-                next_sweep = now + SWEEP_INTERVAL
-                self._sweep(now)
-                if self.on_tick is not None:
-                    self.on_tick(self)
+            self._sweep(now)
+            if self.on_tick is not None:
+                self.on_tick(self)
             if self.stop_deadline is not None and (self.open_connections == 0 or now >= self.stop_deadline):
                 break
         self._shutdown()
 
-    def _accept(self, listener: socket.socket) -> None:
-        for _ in range(ACCEPT_BATCH):
-            conn = self._accept_one(listener)
-            if conn is None:
-                return
-            self.pool.submit(conn)
-
-    def _accept_one(self, listener: socket.socket) -> Connection | None:
-        """Accept one pending connection, or None if there is none or the connection cap is reached."""
-        if self.open_connections >= self.settings.max_connections:
-            self._wake()  # the poller pauses accepting on its own thread
-            return None
-        try:
-            # _accept() and a socket built from the descriptor skip socket.accept()'s enum conversions.
-            fd, peer = listener._accept()  # type: ignore[attr-defined]
-        except (BlockingIOError, InterruptedError):
-            return None
-        except OSError as exc:  # EMFILE and friends: back off instead of spinning
-            log.error("accept failed: %s", exc)
-            return None
-        family, addr = self.addresses[listener]
-        sock = socket.socket(family, socket.SOCK_STREAM, 0, fileno=fd)
-        if not SOCKOPTS_INHERITED:
-            set_connection_options(sock, family, self.settings)
-        with self.lock:
-            self.open_connections += 1
-        return Connection(sock, peer, addr, self.settings.body_timeout)
-
-    def _unpark(self, conn: Connection) -> None:
-        with self.lock:
-            if self.parked.pop(conn.sock.fileno(), None) is None:
-                return
-            self.selector.unregister(conn.sock)
-        self.pool.submit(conn)
-
     def _sweep(self, now: float) -> None:
-        """Close parked connections whose idle or head deadline has passed."""
+        """Close parked connections whose idle or head deadline has passed (all idle ones when stopping)."""
         settings = self.settings
+        stopping = self.stop_deadline is not None
         for conn in list(self.parked.values()):
             if conn.buf:
                 if conn.head_started is not None and now - conn.head_started > settings.header_timeout:
                     self._expire(conn, answer_408=True)
             else:
                 limit = settings.keepalive_timeout if conn.requests else settings.header_timeout
-                if self.stop_deadline is not None or now - conn.idle_since > limit:
+                if stopping or now - conn.idle_since > limit:
                     self._expire(conn, answer_408=False)
 
     def _expire(self, conn: Connection, answer_408: bool) -> None:
-        with self.lock:
-            if self.parked.pop(conn.sock.fileno(), None) is None:
-                return
-            self.selector.unregister(conn.sock)
+        if self._take_parked(conn.sock.fileno()) is None:
+            return  # a thread picked it up meanwhile
         if answer_408:
             exc = RequestTimeout("timed out reading the request head")
             try:
@@ -154,30 +114,32 @@ class Worker:
                 pass
         self._closed(conn)
 
-    def _drain_wakeups(self) -> None:
-        try:
-            while self._wake_r.recv(512):
-                pass
-        except BlockingIOError:
-            pass
-        # Listeners are re-registered here, on the poller's own thread, once connections have closed.
-        if self.open_connections < self.settings.max_connections:
-            self._resume_accepting()
+    # -- pool threads -------------------------------------------------------------------------------------
+    def _thread_loop(self) -> None:
+        poll = self.epoll.poll
+        listeners = self.listeners
+        busy = self.pool.busy
+        ident = threading.get_ident()
+        wake = self._wake_r
+        while self.alive:
+            try:
+                events = poll(-1, 1)
+            except InterruptedError:
+                continue
+            for fd, _ in events:
+                if fd == wake:
+                    continue  # level-triggered: every thread sees it and re-checks `alive`
+                busy[ident] = time.monotonic()
+                try:
+                    if fd in listeners:
+                        self._serve(self._accept_one(fd))
+                    else:
+                        self._serve(self._take_parked(fd))
+                finally:
+                    del busy[ident]
 
-    def _pause_accepting(self) -> None:
-        if self.accepting:
-            self.accepting = False
-            for listener in self.listeners:
-                self.selector.unregister(listener)
-
-    def _resume_accepting(self) -> None:
-        if not self.accepting and self.stop_deadline is None:
-            self.accepting = True
-            for listener in self.listeners:
-                self.selector.register(listener, selectors.EVENT_READ, "listener")
-
-    # -- pool threads ----------------------------------------------------------------------------------
-    def _serve_connection(self, conn: Connection | None) -> None:
+    def _serve(self, conn: Connection | None) -> None:
+        """Serve `conn`, then any connection already waiting to be accepted, until none is left."""
         while conn is not None:
             try:
                 keep = self.protocol.serve(conn)
@@ -188,56 +150,100 @@ class Worker:
                 self._park(conn)
             else:
                 self._closed(conn)
-            # Take the next pending connection ourselves: no hand-off through the poller and the queue.
-            conn = self._accept_next() if self.accepting and not self.pool.work_waiting() else None
+            conn = self._accept_next() if self.accepting else None
 
     def _accept_next(self) -> Connection | None:
-        for listener in self.listeners:
-            conn = self._accept_one(listener)
+        for fd in self.listeners:
+            conn = self._accept_one(fd)
             if conn is not None:
                 return conn
         return None
 
-    def _park(self, conn: Connection) -> None:
+    def _accept_one(self, fd: int) -> Connection | None:
+        """Accept one pending connection, or None if there is none or the connection cap is reached."""
+        if self.open_connections >= self.settings.max_connections:
+            self._pause_accepting()
+            return None
+        try:
+            # _accept() and a socket built from the descriptor skip socket.accept()'s enum conversions.
+            conn_fd, peer = self.listeners[fd]._accept()  # type: ignore[attr-defined]
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:  # EMFILE and friends: log, and let the next event retry
+            log.error("accept failed: %s", exc)
+            return None
+        family, addr = self.addresses[fd]
+        sock = socket.socket(family, socket.SOCK_STREAM, 0, fileno=conn_fd)
+        if not SOCKOPTS_INHERITED:
+            set_connection_options(sock, family, self.settings)
         with self.lock:
-            self.parked[conn.sock.fileno()] = conn
-            self.selector.register(conn.sock, selectors.EVENT_READ, conn)
+            self.open_connections += 1
+        return Connection(sock, peer, addr, self.settings.body_timeout)
+
+    def _work_waiting(self) -> bool:
+        """True when every thread is busy and events wait: a thread should not linger on a quiet client."""
+        if len(self.pool.busy) < self.pool.size:
+            return False
+        try:  # an epoll descriptor is readable while it has ready events; this does not consume them
+            return bool(select.select([self.epoll], [], [], 0)[0])
+        except ValueError:  # descriptor number too large for select()
+            return True
+
+    def _park(self, conn: Connection) -> None:
+        fd = conn.sock.fileno()
+        with self.lock:
+            self.parked[fd] = conn
+            if conn.registered:
+                self.epoll.modify(fd, PARKED)
+            else:
+                conn.registered = True
+                self.epoll.register(fd, PARKED)
+
+    def _take_parked(self, fd: int) -> Connection | None:
+        with self.lock:
+            return self.parked.pop(fd, None)
 
     def _closed(self, conn: Connection) -> None:
-        conn.close()
+        conn.close()  # closing the descriptor also removes it from the epoll set
         with self.lock:
             self.open_connections -= 1
-            resume = not self.accepting and self.open_connections < self.settings.max_connections
-        if resume:
-            self._wake()
+        if not self.accepting and self.open_connections < self.settings.max_connections:
+            self._resume_accepting()
 
-    def _wake(self) -> None:
-        try:
-            self._wake_w.send(b"x")
-        except OSError:
-            pass
+    def _pause_accepting(self) -> None:
+        with self.lock:
+            if self.accepting:
+                self.accepting = False
+                for fd in self.listeners:
+                    self.epoll.unregister(fd)
 
-    # -- stopping --------------------------------------------------------------------------------------
+    def _resume_accepting(self) -> None:
+        with self.lock:
+            if not self.accepting and self.stop_deadline is None:
+                self.accepting = True
+                for fd in self.listeners:
+                    self.epoll.register(fd, LISTENING)
+
+    # -- stopping -----------------------------------------------------------------------------------------
     def stop(self, graceful_timeout: float = 30.0) -> None:
         """Stop accepting; let in-flight requests finish within `graceful_timeout`. Signal-handler safe."""
         if self.stop_deadline is None:
             self.stop_deadline = time.monotonic() + graceful_timeout
             self.state.stopping = True
-        self._wake()
+        self._ticker.set()  # the main loop stops accepting (a signal handler must not take the lock)
 
     def stop_now(self) -> None:
         """Stop without waiting for in-flight requests."""
         self.alive = False
-        self._wake()
+        self._ticker.set()
 
     def _shutdown(self) -> None:
+        self.alive = False
         self._pause_accepting()
         for conn in list(self.parked.values()):
             self._expire(conn, answer_408=False)
-        self.pool.stop(timeout=0.5)
-        self.selector.close()
-        self._wake_r.close()
-        self._wake_w.close()
+        os.write(self._wake_w, b"x")  # wakes every thread waiting in epoll
+        self.pool.join(timeout=0.5)
 
 
 def set_connection_options(sock: socket.socket, family: int, settings: Settings) -> None:
