@@ -1,57 +1,143 @@
-"""The launcher: `ehttpd module:app --bind HOST:PORT --threads N`."""
+"""The launcher: `ehttpd module:app [flags]`, and `ehttpd reload|stop|status` for a running server.
+
+Every flag is derived from the settings table in config.py; a bad value, file or app ends the launch with
+one line on stderr and exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from typing import NoReturn
 
-from .config import Settings
-from .interface import INTERFACES
+from . import __version__
+from .config import OPTIONS, ConfigError, Settings, render, resolve
 from .loader import AppLoadError, load_app
-from .worker import serve
 
-DEFAULTS = Settings()
+CONTROL_COMMANDS = ("reload", "stop", "status")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not the usage block
+        self.exit(2, f"ehttpd: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ehttpd", description="Serve a native handler or WSGI app.")
-    parser.add_argument("app", help="module:app, module:factory() or module (means module:app)")
-    parser.add_argument("-b", "--bind", action="append", help="HOST:PORT, [V6]:PORT, unix:PATH or fd://N")
-    parser.add_argument("--threads", type=int, default=DEFAULTS.threads, help="pool threads per process")
-    parser.add_argument("--chdir", help="directory to import the app from (default: the current one)")
-    parser.add_argument("--interface", choices=INTERFACES, default="auto")
-    parser.add_argument("--root-path", default="", help="WSGI SCRIPT_NAME")
-    parser.add_argument("--max-connections", type=int, default=DEFAULTS.max_connections)
-    parser.add_argument("--header-timeout", type=float, default=DEFAULTS.header_timeout)
-    parser.add_argument("--keepalive-timeout", type=float, default=DEFAULTS.keepalive_timeout)
-    parser.add_argument("--body-timeout", type=float, default=DEFAULTS.body_timeout)
-    parser.add_argument("--graceful-timeout", type=float, default=30.0)
-    parser.add_argument("--log-level", default="info")
+    """Flags for every option; only the flags given end up in the namespace (defaults come later)."""
+    parser = _Parser(
+        prog="ehttpd",
+        description="Serve a native handler or WSGI app with pre-forked thread-pool workers.",
+        epilog="Control a running server: ehttpd reload|stop|status --pid FILE. "
+        "Settings, their environment names and precedence: docs/settings.md.",
+    )
+    parser.add_argument(
+        "--check-config", action="store_true", help="validate, print the effective settings, exit"
+    )
+    parser.add_argument("--version", action="version", version=f"ehttpd {__version__}")
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for option in OPTIONS.values():
+        group = groups.get(option.group) or groups.setdefault(
+            option.group, parser.add_argument_group(option.group)
+        )
+        help = option.help.replace("%", "%%")  # argparse %-formats help texts
+        if not option.flags[0].startswith("-"):
+            group.add_argument(option.name, nargs="?", default=argparse.SUPPRESS, help=help)
+            continue
+        kwargs = {"dest": option.name, "default": argparse.SUPPRESS, "help": help}
+        if option.kind is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif option.kind is list:
+            kwargs["action"] = "append"
+        group.add_argument(*option.flags, **kwargs)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",
-        stream=sys.stderr,
-    )
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in CONTROL_COMMANDS:
+        return _control(argv)
+    flags = vars(build_parser().parse_args(argv))
+    check_only = flags.pop("check_config")
     try:
-        app = load_app(args.app, args.chdir)
+        settings = resolve(flags)
+        if not settings.app:
+            raise ConfigError("no app given: ehttpd module:app (or app = ... in the config file)")
+    except ConfigError as exc:
+        return _fail(str(exc))
+    error = app_load_error(settings) or (None if check_only else _setup_logging(settings))
+    if error:
+        return _fail(error)
+    if check_only:
+        print(render(settings), end="")
+        return 0
+    from .master import run
+
+    return run(settings, lambda: resolve(flags))  # HUP re-reads the file and environment, same flags
+
+
+def _control(argv: list[str]) -> int:
+    """`ehttpd reload|stop|status`; without --pid, the pidfile of the settings (config file, environment)."""
+    from .control import main as control_main  # only the control commands need it
+
+    if not any(arg.startswith(("-p", "--pid")) for arg in argv[1:]):
+        try:
+            pidfile = resolve({}).pidfile
+        except ConfigError as exc:
+            return _fail(str(exc))
+        argv += ["--pid", pidfile] if pidfile else []
+    return control_main(argv)
+
+
+def _setup_logging(settings: Settings) -> str | None:
+    """Log to stderr or to the --error-log file (reopened on USR1); why not, if it cannot be opened."""
+    try:
+        handler = (
+            logging.StreamHandler() if settings.error_log == "-" else logging.FileHandler(settings.error_log)
+        )
+    except OSError as exc:
+        return f"cannot open the error log {settings.error_log!r}: {exc.strerror}"
+    handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
+    return None
+
+
+def app_load_error(settings: Settings) -> str | None:
+    """Import the app in a throw-away child: a broken app fails the launch with one line and exit 2, and
+    the master itself stays free of application modules, so each HUP loads the code afresh."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, never return into the caller's stack
+        os.close(read_fd)
+        error: str | None = f"importing {settings.app!r} failed"
+        try:
+            error = _load(settings)[1]
+        finally:
+            if error:
+                os.write(write_fd, error.encode(errors="replace"))
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(2 if error else 0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        message = pipe.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) == 0:
+        return None
+    return message or f"importing {settings.app!r} killed its process (wait status {status})"
+
+
+def _load(settings: Settings) -> tuple[object, str | None]:
+    """The app, or why it could not be loaded (one line)."""
+    try:
+        return load_app(settings.app, settings.chdir), None
     except AppLoadError as exc:
-        print(f"ehttpd: error: {exc}", file=sys.stderr)
-        return 2
-    settings = Settings(
-        bind=args.bind or ["127.0.0.1:8000"],
-        threads=args.threads,
-        interface=args.interface,
-        root_path=args.root_path,
-        max_connections=args.max_connections,
-        header_timeout=args.header_timeout,
-        keepalive_timeout=args.keepalive_timeout,
-        body_timeout=args.body_timeout,
-    )
-    serve(app, settings=settings, graceful_timeout=args.graceful_timeout)
-    return 0
+        return None, str(exc)
+    except (SystemExit, KeyboardInterrupt) as exc:
+        return None, f"importing {settings.app!r} raised {type(exc).__name__}"
+
+
+def _fail(message: str) -> int:
+    print("ehttpd: error: " + " ".join(message.split()), file=sys.stderr)
+    return 2

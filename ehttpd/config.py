@@ -1,56 +1,394 @@
-"""Settings: every option, its type, its default and what it means, in one place."""
+"""Settings: every option, its type, default, flags and meaning in one table, and how they are resolved.
+
+Each `Settings` field carries its help text, extra flags and validator as field metadata; the command-line
+flags, the `EHTTPD_*` environment names, the TOML keys, the validation and docs/settings.md all derive
+from it. Precedence, lowest first: defaults < TOML file < EHTTPD_* environment variables < flags.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import difflib
+import json
+import math
+import os
+import socket
+import tomllib
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, NamedTuple
 
 from .parser import Limits
+from .sockets import parse_bind
+
+ENV_PREFIX = "EHTTPD_"
+INTERFACES = ("auto", "native", "raw", "wsgi")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message is one line for the user."""
+
+
+class Check(NamedTuple):
+    ok: Callable[[Any], bool]  # may also raise ValueError for a bad value
+    what: str  # what a valid value looks like, for the error message
+
+
+def one_of(*choices: str) -> Check:
+    return Check(lambda v: v in choices, "one of " + ", ".join(choices))
+
+
+def _bind_ok(spec: str) -> bool:
+    family, address = parse_bind(spec)
+    return bool(address) if family == socket.AF_UNIX else family != 0 or address >= 0  # type: ignore[operator]
+
+
+def _octal(raw: Any) -> int:
+    return raw if type(raw) is int else int(raw.strip(), 8)
+
+
+def _lower(raw: Any) -> str:
+    return raw.strip().lower()
+
+
+POSITIVE = Check(lambda v: v > 0, "a positive integer")
+COUNT = Check(lambda v: v >= 0, "an integer >= 0")
+WORKERS = Check(lambda v: v >= 0, "a positive integer (or 0: one per CPU)")
+SECONDS = Check(lambda v: v >= 0, "a number of seconds >= 0")
+POS_SECONDS = Check(lambda v: v > 0, "a number of seconds > 0")
+BIND = Check(_bind_ok, "HOST:PORT, [V6]:PORT, unix:PATH or fd://N")
+DIRECTORY = Check(os.path.isdir, "an existing directory")
+MODE = Check(lambda v: 0 <= v <= 0o777, "an octal file mode such as 660")
+ROOT_PATH = Check(lambda v: v == "" or (v[0] == "/" and v[-1] != "/"), "empty or a path like /app")
+
+
+def opt(default: Any, help: str, *aliases: str, check: Check | None = None, **meta: Any) -> Any:
+    """A Settings field with its documentation: `aliases` are flags besides --field-name.
+
+    Without `check`, integers must be >= 0 and floats (all durations) too."""
+    meta.update(help=help, aliases=aliases, check=check)
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass(slots=True)
 class Settings:
     """The effective settings of a server; the launcher resolves flags, files and environment into one."""
 
-    # -- what to serve ------------------------------------------------------------------------------------
-    app: str = ""  # module:app, module:factory() or module
-    chdir: str | None = None  # directory the app is imported from (default: the current one)
-    interface: str = "auto"  # auto | native | raw | wsgi
-    root_path: str = ""  # WSGI SCRIPT_NAME
-    name: str = ""  # the [app] in process titles; default: the app spec
+    app: str = opt("", "module:app, module:factory() or module (= module:app)", positional=True, group="app")
+    chdir: str | None = opt(
+        None, "directory to import the app from (default: the current one)", check=DIRECTORY
+    )
+    interface: str = opt("auto", "auto, native, raw or wsgi", check=one_of(*INTERFACES), parse=_lower)
+    root_path: str = opt("", "WSGI SCRIPT_NAME, the path the app is mounted at", check=ROOT_PATH)
+    name: str = opt("", "the [name] in process titles (default: the app spec)", "-n")
+    config: str | None = opt(None, "TOML settings file (default: [tool.ehttpd] of ./pyproject.toml)", "-c")
 
-    # -- where ----------------------------------------------------------------------------------------------
-    bind: list[str] = field(default_factory=lambda: ["127.0.0.1:8000"])  # host:port, [v6]:port, unix:, fd://
-    backlog: int = 2048
-    reuse_port: bool = False  # one SO_REUSEPORT socket per worker slot, all held by the master
-    unix_socket_mode: int | None = None  # chmod of unix: sockets, e.g. 0o660
+    bind: list[str] = opt(  # noqa: RUF009 - opt() gives a list default a default_factory
+        ["127.0.0.1:8000"],
+        "HOST:PORT, [V6]:PORT, unix:PATH or fd://N; repeatable",
+        "-b",
+        check=BIND,
+        group="where",
+    )
+    backlog: int = opt(2048, "listen queue length of each socket", check=POSITIVE)
+    reuse_port: bool = opt(False, "one SO_REUSEPORT socket per worker slot, all held by the master")
+    unix_socket_mode: int | None = opt(None, "chmod of unix: sockets, e.g. 660", check=MODE, parse=_octal)
 
-    # -- processes ------------------------------------------------------------------------------------------
-    workers: int = 0  # worker processes; 0 = the number of CPUs
-    threads: int = 32  # pool threads per worker process
-    preload: bool = False  # import the app in the master before forking (HUP cannot reload code then)
-    timeout: float = 30.0  # heartbeat: a worker whose main loop is silent this long is replaced
-    request_timeout: float = 0.0  # one request running longer than this recycles its worker; 0 = off
-    graceful_timeout: float = 30.0  # seconds in-flight requests get on TERM / HUP / recycling
-    max_requests: int = 0  # recycle a worker after this many requests; 0 = never
-    max_requests_jitter: int = 0  # random extra requests per worker, so workers do not recycle together
-    max_worker_memory: int = 0  # MB of RSS; a worker above it for several samples is recycled; 0 = off
-    pidfile: str | None = None
-    config: str | None = None  # TOML file with these settings
+    workers: int = opt(0, "worker processes; 0 = one per CPU", "-w", check=WORKERS, group="processes")
+    threads: int = opt(32, "pool threads per worker process", check=POSITIVE)
+    preload: bool = opt(False, "import the app in the master before forking (HUP cannot reload code then)")
+    timeout: float = opt(30.0, "heartbeat: a worker silent this long is replaced", "-t", check=POS_SECONDS)
+    request_timeout: float = opt(0.0, "a request running longer recycles its worker; 0 = off")
+    graceful_timeout: float = opt(30.0, "seconds in-flight requests get on TERM, HUP or recycling")
+    max_requests: int = opt(0, "recycle a worker after this many requests; 0 = never")
+    max_requests_jitter: int = opt(0, "random extra requests per worker, so workers recycle apart")
+    max_worker_memory: int = opt(0, "MB of RSS; a worker above it for several samples is recycled; 0 = off")
+    pidfile: str | None = opt(None, "file the master writes its pid to", "-p", "--pid")
 
-    # -- connections ----------------------------------------------------------------------------------------
-    max_connections: int = 1000  # connections held open per worker process; beyond it accepting pauses
-    header_timeout: float = 10.0  # seconds to receive a complete request head once it started (408)
-    keepalive_timeout: float = 5.0  # seconds an idle keep-alive connection is kept
-    body_timeout: float = 30.0  # seconds without progress while reading a request body (408)
-    send_timeout: float = 30.0  # seconds without progress while sending a response
-    keepalive_grace: float = 0.05  # seconds a pool thread waits on its idle connection before parking it
-    max_drain: int = 65536  # unread request-body bytes drained to keep a connection; beyond, close
-    linger: float = 1.0  # seconds to drain a client's bytes after an error before closing
-    server_header: str = "ehttpd"
-    limits: Limits = field(default_factory=Limits)
+    max_connections: int = opt(
+        1000, "connections open per worker; beyond, accepting pauses", check=POSITIVE, group="connections"
+    )
+    header_timeout: float = opt(
+        10.0, "seconds to receive a request head once started (408)", check=POS_SECONDS
+    )
+    keepalive_timeout: float = opt(5.0, "seconds an idle keep-alive connection is kept", "--keep-alive")
+    body_timeout: float = opt(30.0, "seconds without progress reading a body (408)", check=POS_SECONDS)
+    send_timeout: float = opt(30.0, "seconds without progress sending a response", check=POS_SECONDS)
+    keepalive_grace: float = opt(0.05, "seconds a thread waits on its idle connection", check=POS_SECONDS)
+    max_drain: int = opt(65536, "unread body bytes drained to keep a connection; beyond, close")
+    linger: float = opt(1.0, "seconds to drain a client's bytes after an error before closing")
+    server_header: str = opt("ehttpd", "value of the Server response header")
+    limits: Limits = field(default_factory=Limits)  # its fields are options too: see LIMITS below
 
-    # -- logging --------------------------------------------------------------------------------------------
-    log_level: str = "info"
-    error_log: str = "-"  # file path or - for stderr
-    access_log: str | None = None  # file path or - for stdout; None = off
-    access_log_format: str = "combined"  # combined | json | a format string with %(atom)s
+    log_level: str = opt(
+        "info", ", ".join(LOG_LEVELS), check=one_of(*LOG_LEVELS), parse=_lower, group="logging"
+    )
+    error_log: str = opt("-", "error log file, - for stderr", "--error-logfile", "--log-file")
+    access_log: str | None = opt(None, "access log file, - for stdout; unset = off", "--access-logfile")
+    access_log_format: str = opt("combined", "combined, json or a format with %(atom)s", "--access-logformat")
+
+
+# parser.Limits holds the defaults; this says what each limit means and which gunicorn flag it answers to.
+# gunicorn's --limit-request-field_size bounds one field line; max_header_bytes bounds all of them together.
+LIMITS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "max_request_line": ("bytes of the request line (414)", ("--limit-request-line",)),
+    "max_header_count": ("header field lines (431)", ("--limit-request-fields",)),
+    "max_header_bytes": (
+        "bytes of all header field lines together (431)",
+        ("--limit-request-field-size", "--limit-request-field_size"),
+    ),
+    "max_body": ("bytes of a decoded request body (413)", ()),
+    "max_chunk_line": ("bytes of one chunk-size line with its extensions (400)", ()),
+    "max_trailer_bytes": ("bytes of a chunked body's trailer section (431)", ()),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One setting as the launcher sees it: derived from a Settings (or Limits) field."""
+
+    name: str  # the field, the TOML key, and (upper-cased, prefixed) the environment name
+    kind: type  # int, float, bool, str or list
+    optional: bool  # may be unset (None); an empty string unsets it
+    default: Any
+    help: str
+    flags: tuple[str, ...]  # the first is the canonical one; "app" is positional
+    check: Check | None
+    parse: Callable[[Any], Any] | None
+    group: str
+    limit: bool  # a field of Settings.limits
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+def _kind(hint: Any) -> tuple[type, bool]:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) is list:
+        return list, False
+    return (args[0], True) if args else (hint, False)
+
+
+def _options() -> dict[str, Option]:
+    options: dict[str, Option] = {}
+    group = ""
+    hints = typing.get_type_hints(Settings)
+    for f in fields(Settings):
+        meta = f.metadata
+        group = meta.get("group", group)
+        if f.name == "limits":
+            for lf in fields(Limits):
+                help, aliases = LIMITS.get(lf.name, ("", ()))
+                flags = (_flag(lf.name), *aliases)
+                options[lf.name] = Option(
+                    lf.name, int, False, lf.default, help, flags, POSITIVE, None, "limits", True
+                )
+            continue
+        kind, optional = _kind(hints[f.name])
+        check = meta["check"] or {int: COUNT, float: SECONDS}.get(kind)
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        flags = (f.name,) if meta.get("positional") else (_flag(f.name), *meta["aliases"])
+        parse = meta.get("parse")
+        options[f.name] = Option(
+            f.name, kind, optional, default, meta["help"], flags, check, parse, group, False
+        )
+    return options
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+OPTIONS = _options()
+_WHAT = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    list: "a list of strings",
+}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+# -- converting and validating one value --------------------------------------------------------------------
+def convert(option: Option, raw: Any, source: str) -> Any:
+    """`raw` (a string from a flag or the environment, or a TOML value) → a valid value, or ConfigError."""
+    what = option.check.what if option.check else _WHAT[option.kind]
+    try:
+        value = _parse(option, raw)
+    except (ValueError, TypeError, AttributeError):
+        raise ConfigError(f"{source} must be {what}, got {raw!r}") from None
+    if value is not None and option.check is not None:
+        for item in value if option.kind is list else (value,):
+            if not _passes(option.check, item):
+                raise ConfigError(f"{source} must be {what}, got {item!r}")
+    return value
+
+
+def _passes(check: Check, value: Any) -> bool:
+    try:
+        return bool(check.ok(value))
+    except (ValueError, TypeError):
+        return False
+
+
+def _parse(option: Option, raw: Any) -> Any:
+    if option.optional and (raw is None or raw == ""):
+        return None
+    if option.parse is not None:
+        return option.parse(raw)
+    kind = option.kind
+    if kind is list:
+        items = [s.strip() for s in raw.split(",")] if isinstance(raw, str) else raw
+        if not isinstance(items, list) or not items or not all(isinstance(s, str) and s for s in items):
+            raise ValueError(raw)
+        return list(items)
+    if kind is bool:
+        word = raw if isinstance(raw, bool) else raw.strip().lower()
+        if word in _TRUE or word is True:
+            return True
+        if word in _FALSE or word is False:
+            return False
+        raise ValueError(raw)
+    if isinstance(raw, bool) or (kind is not float and isinstance(raw, float)):
+        raise TypeError(raw)
+    if kind is int:
+        return raw if isinstance(raw, int) else int(raw.strip())
+    if kind is float:
+        value = float(raw if isinstance(raw, int | float) else raw.strip())
+        if not math.isfinite(value):
+            raise ValueError(raw)
+        return value
+    if not isinstance(raw, str):
+        raise TypeError(raw)
+    return raw
+
+
+# -- the sources ------------------------------------------------------------------------------------------
+def resolve(
+    flags: Mapping[str, Any], environ: Mapping[str, str] | None = None, cwd: str | None = None
+) -> Settings:
+    """Settings from defaults < TOML file < EHTTPD_* environment < `flags` (option name → raw value given)."""
+    environ = os.environ if environ is None else environ
+    cwd = cwd or os.getcwd()
+    config = flags.get("config") or environ.get(OPTIONS["config"].env) or None
+    table, source = read_config_file(config, cwd)
+    values = {name: convert(OPTIONS[name], raw, f"{name} in {source}") for name, raw in table.items()}
+    for option in OPTIONS.values():
+        if option.env in environ:
+            values[option.name] = convert(option, environ[option.env], option.env)
+    for name, raw in flags.items():
+        values[name] = convert(OPTIONS[name], raw, OPTIONS[name].flags[0])
+    limits = replace(Limits(), **{name: values.pop(name) for name in list(values) if OPTIONS[name].limit})
+    settings = Settings(**values, limits=limits)
+    if settings.workers == 0:
+        settings.workers = os.cpu_count() or 1
+    return settings
+
+
+def read_config_file(path: str | None, cwd: str) -> tuple[dict[str, Any], str]:
+    """The settings table of a TOML file (or of ./pyproject.toml's [tool.ehttpd]) and how to name it."""
+    if path is None:
+        path = "pyproject.toml"
+        if not os.path.isfile(os.path.join(cwd, path)):
+            return {}, ""
+    try:
+        with open(os.path.join(cwd, path), "rb") as file:
+            table: Any = tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path!r}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    source = path
+    if os.path.basename(path) == "pyproject.toml":
+        source = f"{path} [tool.ehttpd]"
+        tool = table.get("tool", {})
+        table = tool.get("ehttpd", {}) if isinstance(tool, dict) else {}
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source} must be a table of settings")
+    return _flatten(table, source), source
+
+
+def _flatten(table: dict[str, Any], source: str) -> dict[str, Any]:
+    """Keys may use - or _; limits may also sit in a [limits] sub-table."""
+    flat = {}
+    for key, value in table.items():
+        if key == "limits" and isinstance(value, dict):
+            flat.update((_known(k, source, limits_only=True), v) for k, v in value.items())
+        else:
+            flat[_known(key, source)] = value
+    return flat
+
+
+def _known(key: str, source: str, limits_only: bool = False) -> str:
+    name = key.replace("-", "_")
+    valid = [n for n, o in OPTIONS.items() if n != "config" and (o.limit or not limits_only)]
+    if name not in valid:
+        close = difflib.get_close_matches(name, valid, 1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown setting {key!r} in {source}{hint}")
+    return name
+
+
+# -- showing settings -------------------------------------------------------------------------------------
+def value_of(settings: Settings, option: Option) -> Any:
+    return getattr(settings.limits if option.limit else settings, option.name)
+
+
+def toml_value(option: Option, value: Any) -> str:
+    """`value` as TOML; unset is the empty string, which unsets an optional setting again."""
+    if value is None:
+        return '""'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if option.parse is _octal:
+        return oct(value)
+    return json.dumps(value) if isinstance(value, str | list) else repr(value)
+
+
+def render(settings: Settings) -> str:
+    """The effective settings, one per line, as TOML that a config file could hold."""
+    lines = [
+        f"{o.name} = {toml_value(o, value_of(settings, o))}" for o in OPTIONS.values() if o.name != "config"
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def reference() -> str:
+    """The Markdown tables of docs/settings.md, one per group of settings."""
+    out: list[str] = []
+    previous = None
+    for option in OPTIONS.values():
+        if option.group != previous:
+            out += [
+                "",
+                f"### {option.group}",
+                "",
+                "| key | flags | environment | default | meaning |",
+                "|---|---|---|---|---|",
+            ]
+            previous = option.group
+        flags = ", ".join(
+            f"`{f}`" if f.startswith("-") else f"`{f.upper()}` (positional)" for f in option.flags
+        )
+        default = toml_value(option, option.default)
+        meaning = option.help.replace("|", "\\|")
+        out.append(f"| `{option.name}` | {flags} | `{option.env}` | `{default}` | {meaning} |")
+    return "\n".join(out[1:]) + "\n"
+
+
+BEGIN, END = "<!-- BEGIN settings reference: generated by ehttpd.config.write_reference -->", "<!-- END -->"
+
+
+def write_reference(path: str = "docs/settings.md") -> None:
+    """Regenerate the reference section of docs/settings.md from the table above."""
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(f"{head}{BEGIN}\n{reference()}{END}{tail}")
