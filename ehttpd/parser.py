@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NoReturn
 
 from .errors import (
     BadRequest,
     ContentTooLarge,
     ExpectationFailed,
     HeaderFieldsTooLarge,
+    HTTPError,
     UnsupportedFeature,
     URITooLong,
     VersionNotSupported,
@@ -41,13 +43,13 @@ DEFAULT_LIMITS = Limits()
 
 # RFC 9110 §5.6.2 token; RFC 9110 §5.5 field-value (VCHAR / obs-text, inner SP / HTAB).
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_VALUE = r"((?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?)"
-FIELD_RE = re.compile(
-    ("(" + _TOKEN + "):[ \t]*" + _VALUE + "[ \t]*").encode("latin-1")
-)  # one field line, bytes
-_FIELD_RE = re.compile("(" + _TOKEN + "):[ \t]*" + _VALUE + "[ \t]*")
-# All field lines of a head, each ending in CRLF; `^` (MULTILINE) pins every match to the start of a line.
-_FIELDS_RE = re.compile("^(" + _TOKEN + "):[ \t]*" + _VALUE + "[ \t]*\r\n", re.MULTILINE)
+_VALUE = r"((?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?)"
+_FIELD = "(" + _TOKEN + "):[ \t]*" + _VALUE + "[ \t]*"  # field-line = field-name ":" OWS field-value OWS
+FIELD_RE = re.compile(_FIELD.encode("latin-1"))  # one field line, bytes (trailers)
+_FIELD_RE = re.compile(_FIELD)
+# All field lines of a head, each ending in CRLF and starting right after one: as many matches as CRLFs
+# means the matches tile the field lines, so no bare CR or LF, control or stray octet hides between them.
+_FIELDS_RE = re.compile("(?<=\r\n)" + _FIELD + "\r\n")
 _REQUEST_LINE_RE = re.compile("(" + _TOKEN + ") ([\x21-\x7e]+) HTTP/([0-9])\\.([0-9])")
 _TOKEN_RE = re.compile(_TOKEN)
 _TARGET_RE = re.compile("[\x21-\x7e]+")
@@ -56,11 +58,13 @@ _CONTENT_LENGTH_RE = re.compile("[0-9]{1,18}")
 # RFC 9110 §7.2 / RFC 3986 §3.2.2: uri-host = IP-literal / IPv4address / reg-name; port = *DIGIT.
 _HOST = r"(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|(?:[0-9A-Za-z._~!$&'()*+,;=-]+|%[0-9A-Fa-f]{2})+)"
 _HOST_RE = re.compile(f"(?:{_HOST})?(?::[0-9]*)?")  # Host field value; may be empty
+# The usual Host value (reg-name or IPv4, no %-encoding), tried first because it is cheaper.
+_PLAIN_HOST_RE = re.compile(r"[0-9A-Za-z._~!$&'()*+,;=-]*(?::[0-9]*)?")
 _AUTHORITY_RE = re.compile(f"{_HOST}:[0-9]+")  # RFC 9112 §3.2.3 authority-form
 _ABSOLUTE_RE = re.compile(f"(?i:https?)://{_HOST}(?::[0-9]*)?(?:[/?].*)?", re.DOTALL)  # RFC 9112 §3.2.2
 _OWS = " \t"
 _MAX_LEADING_CRLF = 16  # RFC 9112 §2.2: ignore a few empty lines before the request line
-_SPECIAL = frozenset(("host", "content-length", "transfer-encoding", "connection", "expect"))
+_FRAMING = frozenset(("host", "content-length", "transfer-encoding", "connection", "expect"))
 
 
 @dataclass(slots=True)
@@ -92,18 +96,39 @@ def find_head(buf: bytes | bytearray, limits: Limits = DEFAULT_LIMITS) -> int:
     end = buf.find(b"\r\n\r\n", start)
     if end >= 0:
         return end + 4
-    size = len(buf)
-    line_end = buf.find(b"\r\n", start, start + limits.max_request_line + 2)
-    if line_end < 0:
-        # A trailing CR may be the first half of the request line's CRLF.
-        if size - start - buf.endswith(b"\r") > limits.max_request_line:
-            raise URITooLong("request line too long")
-    elif size - line_end - 4 > limits.max_header_bytes - 1:
-        # After the request line's CRLF: field lines (max_header_bytes with their CRLFs) and one CR.
-        raise HeaderFieldsTooLarge("header section too large")
-    if buf.count(b"\n", start) != buf.count(b"\r\n", start):
-        raise BadRequest("bare LF in request head")
+    fault = _early_fault(buf, start, len(buf), limits)
+    if fault is not None:
+        raise fault
     return -1
+
+
+def _early_fault(buf: bytes | bytearray, start: int, size: int, limits: Limits) -> HTTPError | None:
+    """The error find_head raises on an incomplete head once `size` bytes of it have arrived, if any.
+
+    These faults show before the head is complete: a bare LF, a request line past its limit (414), field
+    lines past theirs (431). Each has the buffer length at which it shows; the first one to show wins, so
+    the status is the same whether the bytes come one by one, in pieces, or all at once (parse_head asks
+    the same question of a complete head).
+    """
+    faults: list[tuple[int, HTTPError]] = []
+    if buf.count(b"\n", start, size) != buf.count(b"\r\n", start, size):
+        at = buf.find(b"\n", start, size)
+        while buf[at - 1 : at] == b"\r":  # the first LF without its CR
+            at = buf.find(b"\n", at + 1, size)
+        faults.append((at + 1, BadRequest("bare LF in request head")))
+    line_end = buf.find(b"\r\n", start, min(size, start + limits.max_request_line + 2))
+    if line_end < 0:
+        # Shows at max_request_line + 1 bytes, or one later if that byte is a CR that may start the CRLF.
+        at = start + limits.max_request_line + 1
+        at += buf[at - 1 : at] == b"\r"
+        faults.append((at, URITooLong("request line too long")))
+    else:
+        # After the request line's CRLF come field lines (max_header_bytes with their CRLFs), then CRLF.
+        faults.append(
+            (line_end + limits.max_header_bytes + 4, HeaderFieldsTooLarge("header section too large"))
+        )
+    shown = [fault for fault in faults if fault[0] <= size]
+    return min(shown, key=lambda fault: fault[0])[1] if shown else None
 
 
 def parse_head(buf: bytes | bytearray, end: int, limits: Limits = DEFAULT_LIMITS) -> RequestHead:
@@ -112,37 +137,51 @@ def parse_head(buf: bytes | bytearray, end: int, limits: Limits = DEFAULT_LIMITS
     start = 0
     while text.startswith("\r\n", start):
         start += 2
-    body_end = end - 4  # the request line and field lines, without the final CRLFCRLF
-    crlfs = text.count("\r\n", start, body_end)
-    if text.count("\r", start, body_end) != crlfs:
-        raise BadRequest("bare CR in request head")
-    if text.count("\n", start, body_end) != crlfs:
-        raise BadRequest("bare LF in request head")
-    line_end = text.find("\r\n", start, body_end)
-    if line_end < 0:
-        line_end = body_end
-    if line_end - start > limits.max_request_line:
-        raise URITooLong("request line too long")
+    line_end = text.find("\r\n", start, end)
+    if line_end < 0:  # only empty lines: never located by find_head
+        raise BadRequest("malformed request line")
+    fields_end = end - 2  # field lines end with their own CRLF; the last CRLF ends the head
+    count = text.count("\r\n", line_end + 2, fields_end)
     match = _REQUEST_LINE_RE.fullmatch(text, start, line_end)
-    if match is None:
-        _request_line_fault(text[start:line_end])
-    method, target, major, minor = match.groups()
-    if major != "1" or minor not in "01":
-        raise VersionNotSupported("HTTP version not supported")
-    # Field lines, each with its CRLF: from after the request line's CRLF to before the final CRLF.
-    if crlfs > limits.max_header_count:
+    # Fast path: a head that is entirely well-formed and within the limits. Anything else goes to
+    # _head_fault, which names the first rule broken in a fixed order.
+    if (
+        match is None
+        or line_end - start > limits.max_request_line
+        or match.group(3) != "1"
+        or match.group(4) not in ("0", "1")
+        or count > limits.max_header_count
+        or fields_end - line_end - 2 > limits.max_header_bytes
+    ):
+        _head_fault(buf, text, start, end, limits)
+    if count:
+        fields = _FIELDS_RE.findall(text, line_end + 2, fields_end)
+        if len(fields) != count:
+            _head_fault(buf, text, start, end, limits)
+        headers = [(name.lower(), value) for name, value in fields]
+    else:
+        headers = []
+    method, target, _, minor = match.groups()
+    return _frame(method, target, "HTTP/1.1" if minor == "1" else "HTTP/1.0", headers, end, limits)
+
+
+def _head_fault(buf: bytes | bytearray, text: str, start: int, end: int, limits: Limits) -> NoReturn:
+    """Raise the error for a complete head the fast path refused, checking the rules in a fixed order."""
+    fault = _early_fault(buf, start, end - 1, limits)
+    if fault is not None:
+        raise fault
+    lines = text[start : end - 4].split("\r\n")
+    if any("\r" in line for line in lines):
+        raise BadRequest("bare CR in request head")
+    _request_line_fault(lines[0])
+    if len(lines) - 1 > limits.max_header_count:
         raise HeaderFieldsTooLarge("too many header fields")
-    if end - 2 - (line_end + 2) > limits.max_header_bytes:
-        raise HeaderFieldsTooLarge("header section too large")
-    fields = _FIELDS_RE.findall(text, line_end + 2, end - 2) if crlfs else []
-    if len(fields) != crlfs:
-        _field_fault(text[line_end + 2 : end - 4].split("\r\n"))
-    headers = [(name.lower(), value) for name, value in fields]
-    return _frame(method, target, "HTTP/1." + minor, headers, end, limits)
+    _field_fault(lines[1:])
+    raise AssertionError("head refused by the fast path but no rule broken")  # pragma: no cover
 
 
 def _request_line_fault(line: str) -> None:
-    """Raise the 400 naming what is wrong with a request line the fast pattern refused."""
+    """Raise the error a request line deserves; return if it is well-formed and of a supported version."""
     parts = line.split(" ")
     if len(parts) != 3:
         raise BadRequest("malformed request line")
@@ -151,11 +190,14 @@ def _request_line_fault(line: str) -> None:
         raise BadRequest("invalid method")
     if not _TARGET_RE.fullmatch(target):
         raise BadRequest("invalid request target")
-    raise BadRequest("malformed HTTP version")
+    if not _VERSION_RE.fullmatch(version):
+        raise BadRequest("malformed HTTP version")
+    if version not in ("HTTP/1.0", "HTTP/1.1"):
+        raise VersionNotSupported("HTTP version not supported")
 
 
 def _field_fault(lines: list[str]) -> None:
-    """Raise the 400 naming the rule the first bad field line breaks."""
+    """Raise the 400 naming the rule the first bad field line breaks; return if all are well-formed."""
     for line in lines:
         if _FIELD_RE.fullmatch(line):
             continue
@@ -169,7 +211,6 @@ def _field_fault(lines: list[str]) -> None:
         if not _TOKEN_RE.fullmatch(name):
             raise BadRequest("invalid header field name")
         raise BadRequest("invalid header field value")
-    raise BadRequest("malformed header section")  # not reached: some line failed the combined pattern
 
 
 def _frame(
@@ -183,17 +224,17 @@ def _frame(
     connection: list[str] = []
     expect: list[str] = []
     for name, value in headers:
-        if name not in _SPECIAL:
+        if name not in _FRAMING:
             continue
         if name == "host":
             hosts += 1
             host = value
-        elif name == "content-length":
-            lengths.extend(v.strip(_OWS) for v in value.split(","))
-        elif name == "transfer-encoding":
-            codings.extend(v.strip(_OWS).lower() for v in value.split(","))
         elif name == "connection":
-            connection.extend(v.strip(_OWS).lower() for v in value.split(","))
+            connection += [v.strip(_OWS) for v in value.lower().split(",")]
+        elif name == "content-length":
+            lengths += [v.strip(_OWS) for v in value.split(",")]
+        elif name == "transfer-encoding":
+            codings += [v.strip(_OWS) for v in value.lower().split(",")]
         else:
             expect.append(value.strip(_OWS).lower())
     http11 = version == "HTTP/1.1"
@@ -202,9 +243,10 @@ def _frame(
     if host is None:
         if http11:
             raise BadRequest("missing Host header")
-    elif not _HOST_RE.fullmatch(host):
+    elif not _PLAIN_HOST_RE.fullmatch(host) and not _HOST_RE.fullmatch(host):
         raise BadRequest("invalid Host header")
-    _check_target_form(method, target)
+    if target[0] != "/" or method == "CONNECT":
+        _check_target_form(method, target)
     content_length = None
     chunked = False
     if codings:
@@ -222,27 +264,23 @@ def _frame(
     elif lengths:
         if any(not _CONTENT_LENGTH_RE.fullmatch(v) for v in lengths):
             raise BadRequest("malformed Content-Length")
-        if len(set(map(int, lengths))) != 1:
-            raise BadRequest("differing Content-Length values")
         content_length = int(lengths[0])
+        if len(lengths) > 1 and any(int(v) != content_length for v in lengths):
+            raise BadRequest("differing Content-Length values")
         if content_length > limits.max_body:
             raise ContentTooLarge("request body too large")
-    if expect and any(e != "100-continue" for e in expect):
-        raise ExpectationFailed("unsupported expectation")
+    if expect:
+        if any(e != "100-continue" for e in expect):
+            raise ExpectationFailed("unsupported expectation")
+        expect_continue = http11 and (chunked or bool(content_length))
+    else:
+        expect_continue = False
     if http11:
         keep_alive = "close" not in connection
     else:
         keep_alive = "keep-alive" in connection and "close" not in connection
     return RequestHead(
-        method,
-        target,
-        version,
-        headers,
-        content_length,
-        chunked,
-        keep_alive,
-        bool(expect) and http11 and (chunked or bool(content_length)),
-        end,
+        method, target, version, headers, content_length, chunked, keep_alive, expect_continue, end
     )
 
 
