@@ -18,12 +18,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, NamedTuple
 
+from .forwarded import allow_list
 from .parser import Limits
 from .sockets import parse_bind
 
 ENV_PREFIX = "EHTTPD_"
 INTERFACES = ("auto", "native", "raw", "wsgi")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+CERT_REQS = ("none", "optional", "required")
+TLS_VERSIONS = ("1.2", "1.3")
 
 
 class ConfigError(Exception):
@@ -52,6 +55,17 @@ def _lower(raw: Any) -> str:
     return raw.strip().lower()
 
 
+def _cert_reqs(raw: Any) -> str:
+    word = str(raw).strip().lower()
+    return {"0": "none", "1": "optional", "2": "required"}.get(word, word)  # gunicorn's numbers too
+
+
+def _tls_version(raw: Any) -> str:
+    if isinstance(raw, bool):
+        raise TypeError(raw)
+    return str(raw).strip().lower().removeprefix("tlsv").replace("_", ".")  # 1.3, "1.3", "TLSv1_3"
+
+
 POSITIVE = Check(lambda v: v > 0, "a positive integer")
 COUNT = Check(lambda v: v >= 0, "an integer >= 0")
 WORKERS = Check(lambda v: v >= 0, "a positive integer (or 0: one per CPU)")
@@ -61,6 +75,7 @@ BIND = Check(_bind_ok, "HOST:PORT, [V6]:PORT, unix:PATH or fd://N")
 DIRECTORY = Check(os.path.isdir, "an existing directory")
 MODE = Check(lambda v: 0 <= v <= 0o777, "an octal file mode such as 660")
 ROOT_PATH = Check(lambda v: v == "" or (v[0] == "/" and v[-1] != "/"), "empty or a path like /app")
+IPS = Check(lambda v: True, "addresses or networks (10.0.0.0/8) with commas between, * for all, or empty")
 
 
 def opt(default: Any, help: str, *aliases: str, check: Check | None = None, **meta: Any) -> Any:
@@ -129,6 +144,35 @@ class Settings:
     error_log: str = opt("-", "error log file, - for stderr", "--error-logfile", "--log-file")
     access_log: str | None = opt(None, "access log file, - for stdout; unset = off", "--access-logfile")
     access_log_format: str = opt("combined", "combined, json or a format with %(atom)s", "--access-logformat")
+
+    certfile: str | None = opt(None, "TLS certificate chain (PEM): HTTPS on every listener", group="tls")
+    keyfile: str | None = opt(None, "private key of the certificate (PEM); unset: it is in certfile")
+    ca_certs: str | None = opt(None, "CA certificates (PEM) to verify client certificates with")
+    cert_reqs: str = opt(
+        "none",
+        "client certificates: none, optional (verified when sent) or required",
+        check=one_of(*CERT_REQS),
+        parse=_cert_reqs,
+    )
+    ssl_min_version: str = opt(
+        "1.2", "lowest TLS version accepted: 1.2 or 1.3", check=one_of(*TLS_VERSIONS), parse=_tls_version
+    )
+
+    forwarded_allow_ips: str = opt(
+        "127.0.0.1,::1",
+        "peers trusted to set X-Forwarded-For/-Proto/-Host and Forwarded (addresses, networks, *)",
+        check=IPS,
+        parse=allow_list,
+        group="proxies",
+    )
+    proxy_protocol: bool = opt(False, "connections from proxy_allow_ips start with a PROXY v1/v2 header")
+    proxy_allow_ips: str = opt(
+        "127.0.0.1,::1",
+        "peers allowed to send a PROXY protocol header (addresses, networks, *)",
+        "--proxy-allow-from",
+        check=IPS,
+        parse=allow_list,
+    )
 
 
 # parser.Limits holds the defaults; this says what each limit means and which gunicorn flag it answers to.
@@ -287,7 +331,19 @@ def resolve(
     settings = Settings(**values, limits=limits)
     if settings.workers == 0:
         settings.workers = os.cpu_count() or 1
+    _check_tls(settings)
     return settings
+
+
+def _check_tls(settings: Settings) -> None:
+    """TLS settings that agree with each other and files that load (so a HUP with a bad one changes
+    nothing); ssl is imported only when TLS is configured."""
+    if settings.certfile or settings.keyfile or settings.ca_certs or settings.cert_reqs != "none":
+        from .tls import settings_error
+
+        error = settings_error(settings)
+        if error:
+            raise ConfigError(error)
 
 
 def read_config_file(path: str | None, cwd: str) -> tuple[dict[str, Any], str]:

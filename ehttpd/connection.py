@@ -34,11 +34,15 @@ class Connection:
         "head_started",
         "idle_since",
         "peer",
+        "pending",
+        "record",
         "registered",
         "requests",
+        "sent",
         "server_addr",
         "sock",
         "tls",
+        "trusted",
     )
 
     def __init__(self, sock: socket.socket, peer, server_addr, body_timeout: float) -> None:
@@ -49,10 +53,14 @@ class Connection:
         self.head_started: float | None = None  # when the first byte of the pending head arrived
         self.idle_since = time.monotonic()
         self.requests = 0
+        self.sent = 0  # bytes sent on this connection (the access log takes differences)
+        self.record = None  # the access log's record of the request in progress, when logging
         self.closed = False
         self.registered = False  # in the worker's epoll set (parked before)
         self.body_timeout = body_timeout
         self.tls = False
+        self.pending = 0  # preamble.py steps still to do before HTTP (PROXY header, TLS handshake)
+        self.trusted = False  # the peer is a trusted proxy: X-Forwarded-* / Forwarded apply (forwarded.py)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -99,9 +107,11 @@ class Connection:
             self.sock.sendall(data)
         except BlockingIOError:
             raise TimeoutError("timed out sending the response") from None
+        self.sent += len(data)
 
     def sendfile(self, fileobj, offset: int, count: int) -> None:
         """Send `count` bytes of a file from `offset` with os.sendfile, never reading it into memory."""
+        self.sent += count
         if self.tls:
             self.sock.sendfile(fileobj, offset, count)  # ssl sockets fall back to read/send inside
             return
@@ -116,6 +126,13 @@ class Connection:
                 raise ClientDisconnected("file ended before its length or peer went away")
             offset += sent
             count -= sent
+
+    def send_now(self, data: bytes) -> None:
+        """Send what fits without waiting, ignoring failure (a last word before closing)."""
+        try:
+            self.sock.send(data, socket.MSG_DONTWAIT)
+        except (OSError, ValueError):
+            pass
 
     # -- closing ---------------------------------------------------------------------------------------
     def close(self) -> None:

@@ -3,27 +3,41 @@
 from __future__ import annotations
 
 import inspect
+import logging
 
 from .config import Settings
 from .protocol import HTTPProtocol, ServerState
 
 INTERFACES = ("auto", "native", "raw", "wsgi")
 
+log = logging.getLogger("ehttpd.error")
+
 
 def detect_interface(app: object) -> str:
-    """`raw` if marked with @ehttpd.raw; `wsgi` for a callable of (environ, start_response); else `native`."""
+    """`raw` if marked with @ehttpd.raw; `wsgi` for a callable of (environ, start_response); else `native`.
+
+    Flask and Django apps, plain functions, classes and instances with __call__ are told apart by their
+    signature. A callable that takes *args (wsgiref's validator, an undecorated wrapper) or has none that
+    can be read is assumed native, with a warning naming --interface.
+    """
     marked = getattr(app, "__ehttpd_interface__", None)
     if marked:
         return marked
     try:
-        params = [
-            p
-            for p in inspect.signature(app).parameters.values()  # type: ignore[arg-type]
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-        ]
+        parameters = inspect.signature(app).parameters.values()  # type: ignore[arg-type]
     except (TypeError, ValueError):
+        log.warning("cannot read the signature of %r; serving it as a native handler (see --interface)", app)
         return "native"
-    return "wsgi" if len(params) >= 2 else "native"
+    required = [
+        p
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    if len(required) >= 2:
+        return "wsgi"
+    if any(p.kind == p.VAR_POSITIONAL for p in parameters):
+        log.warning("%r takes *args: serving it as a native handler; use --interface wsgi for WSGI", app)
+    return "native"
 
 
 def make_protocol(app: object, settings: Settings, state: ServerState):

@@ -11,10 +11,12 @@ import logging
 import time
 from collections.abc import Callable
 
+from .accesslog import AccessLog, AccessRecord
 from .body import EMPTY_BODY, Body, ChunkedBody, LengthBody
 from .config import Settings
 from .connection import Connection
 from .errors import ClientDisconnected, HTTPError, RequestTimeout
+from .forwarded import native_view, trust_for
 from .headers import Headers
 from .parser import RequestHead, find_head, parse_head
 from .request import Request
@@ -49,6 +51,10 @@ class HTTPProtocol:
         self.limits = settings.limits
         self.state = state
         self.writer = ResponseWriter(settings.server_header)
+        self.access_log = (
+            AccessLog(settings.access_log, settings.access_log_format) if settings.access_log else None
+        )
+        self.forwarders = trust_for(settings.forwarded_allow_ips)  # used on connections with `trusted` set
 
     def serve(self, conn: Connection) -> bool:
         """Serve requests while they come; True if the connection should be parked, False once closed."""
@@ -71,6 +77,8 @@ class HTTPProtocol:
                 return False
             del buf[:end]
             conn.head_started = None
+            if self.access_log is not None:
+                conn.record = AccessRecord(head, conn.sent)
             if not self.handle(conn, head):
                 return False
             conn.idle_since = time.monotonic()
@@ -89,6 +97,8 @@ class HTTPProtocol:
             self.state.scheme,
             head.keep_alive,
         )
+        if conn.trusted:  # the peer is a trusted proxy: X-Forwarded-* / Forwarded name the client
+            req.peer, req.scheme = native_view(self.forwarders, head.headers, req.peer, req.scheme)
         conn.requests += 1
         self.state.requests += 1
         try:
@@ -105,6 +115,10 @@ class HTTPProtocol:
         except Exception:
             log.exception("handler failed on %s %s", head.method, head.target)
             resp = Response.internal_error()
+        return self.respond(conn, head, body, resp)
+
+    def respond(self, conn: Connection, head: RequestHead, body: Body, resp: Response) -> bool:
+        """Write `resp`, then settle the connection; False once it is closed (shared with WSGI)."""
         keep = head.keep_alive and not self.state.stopping and self.can_reuse(body)
         try:
             keep = self.writer.write(conn, resp, head.method, head.version, keep)
@@ -115,6 +129,13 @@ class HTTPProtocol:
             log.exception("writing the response failed on %s %s", head.method, head.target)
             conn.close()
             return False
+        return self.settle(conn, body, keep)
+
+    def settle(self, conn: Connection, body: Body, keep: bool) -> bool:
+        """After a response: drain what is left of the request body to keep the connection, or close it."""
+        if conn.record is not None:
+            conn.record.write(self.access_log, conn)
+            conn.record = None
         if keep and not body.complete:
             try:
                 keep = body.drain(self.settings.max_drain)
@@ -142,16 +163,17 @@ class HTTPProtocol:
 
 def await_bytes(conn: Connection, state: ServerState, settings: Settings) -> int:
     """Wait briefly for more of the next request; PARK when the client is quiet, CLOSE at its end."""
-    if state.stopping and not conn.buf:
-        return CLOSE
+    # Even when stopping: a request already on its way (a new connection's first, a keep-alive client's
+    # next) is read and answered with Connection: close; closing now would reset it unanswered.
     if conn.buf:
         now = time.monotonic()
         if conn.head_started is None:
             conn.head_started = now
         elif now - conn.head_started > settings.header_timeout:
             raise RequestTimeout("timed out reading the request head")
-    # When others are queued for a thread, do not wait on this connection: take what is there or park.
-    n = conn.recv_now() if state.work_waiting() else conn.recv_wait()
+    # When others are queued for a thread, do not wait on this connection: take what is there or park
+    # (unless stopping: parking then closes it, and its request may be on the way).
+    n = conn.recv_now() if state.work_waiting() and not state.stopping else conn.recv_wait()
     if n < 0:
         return PARK
     return MORE if n else CLOSE

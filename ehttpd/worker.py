@@ -26,6 +26,7 @@ from .connection import Connection, timeval
 from .errors import RequestTimeout
 from .interface import make_protocol
 from .pool import ThreadPool
+from .preamble import Preamble
 from .protocol import ServerState
 from .sockets import bind_socket, describe
 from .writer import error_response
@@ -65,6 +66,7 @@ class Worker:
         self.accepting = False
         self.pool = ThreadPool(settings.threads, self._thread_loop, name=name)
         self.state = ServerState(self._work_waiting)
+        self.preamble = Preamble(settings, self.state)  # TLS, PROXY protocol, trusted proxies
         self.protocol = make_protocol(app, settings, self.state)
         self.stop_deadline: float | None = None  # set when a graceful stop begins
         self.alive = True
@@ -100,7 +102,7 @@ class Worker:
                     self._expire(conn, answer_408=True)
             else:
                 limit = settings.keepalive_timeout if conn.requests else settings.header_timeout
-                if stopping or now - conn.idle_since > limit:
+                if (stopping and conn.requests) or now - conn.idle_since > limit:
                     self._expire(conn, answer_408=False)
 
     def _expire(self, conn: Connection, answer_408: bool) -> None:
@@ -108,10 +110,7 @@ class Worker:
             return  # a thread picked it up meanwhile
         if answer_408:
             exc = RequestTimeout("timed out reading the request head")
-            try:
-                conn.sock.send(error_response(exc.status, exc.reason), socket.MSG_DONTWAIT)
-            except OSError:
-                pass
+            conn.send_now(error_response(exc.status, exc.reason))
         self._closed(conn)
 
     # -- pool threads -------------------------------------------------------------------------------------
@@ -142,11 +141,12 @@ class Worker:
         """Serve `conn`, then any connection already waiting to be accepted, until none is left."""
         while conn is not None:
             try:
-                keep = self.protocol.serve(conn)
+                protocol = self.protocol  # a connection with `pending` steps (PROXY, TLS) does those first
+                keep = protocol.serve(conn) if not conn.pending else self.preamble.serve(conn, protocol)
             except Exception:
                 log.exception("connection loop failed")
                 keep = False
-            if keep and self.stop_deadline is None:
+            if keep and (self.stop_deadline is None or not conn.requests):  # a new one gets its first answer
                 self._park(conn)
             else:
                 self._closed(conn)
@@ -174,11 +174,11 @@ class Worker:
             return None
         family, addr = self.addresses[fd]
         sock = socket.socket(family, socket.SOCK_STREAM, 0, fileno=conn_fd)
-        if not SOCKOPTS_INHERITED:
+        if not SOCKOPTS_INHERITED or family == socket.AF_UNIX:  # Linux copies them to TCP sockets only
             set_connection_options(sock, family, self.settings)
         with self.lock:
             self.open_connections += 1
-        return Connection(sock, peer, addr, self.settings.body_timeout)
+        return self.preamble.connection(sock, peer, addr)
 
     def _work_waiting(self) -> bool:
         """True when every thread is busy and events wait: a thread should not linger on a quiet client."""

@@ -62,6 +62,8 @@ class ResponseWriter:
                         keep = False
                     continue
                 stamp = False  # the application set Date or Server itself
+            if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
+                return self._invalid(conn, resp, method, version, f"CR or LF in header field {name!r}")
             parts.append(f"{name}: {value}\r\n")
         if stamp:
             parts.append(self.date_and_server())
@@ -92,7 +94,12 @@ class ResponseWriter:
         # Every part ends in CRLF (the stamp in one or two): any other CR or LF was smuggled in by a value.
         if text.count("\n") != text.count("\r\n") or text.count("\r") != text.count("\r\n"):
             raise ValueError("CR or LF in a response header field")
-        head = text.encode("latin-1")
+        try:
+            head = text.encode("latin-1")
+        except UnicodeEncodeError:
+            return self._invalid(conn, resp, method, version, "a header field is not latin-1")
+        if conn.record is not None:
+            conn.record.response(resp, len(head))
         if bodyless or method == "HEAD":
             _close_body(body)
             conn.send(head)
@@ -115,7 +122,16 @@ class ResponseWriter:
         if isinstance(body, (bytearray, memoryview)):
             conn.send(body)
             return keep
+        if isinstance(body, BodyStream):
+            body.start(conn, length, chunked)  # the caller sends the pieces (WSGI's write())
+            return keep
         return self._write_iterable(conn, body, length, chunked) and keep
+
+    def _invalid(self, conn: Connection, resp: Response, method: str, version: str, why: str) -> bool:
+        """A response that cannot be sent as it is (nothing of it was): answer 500 instead, and close."""
+        log.error("invalid response from the application: %s; answering 500", why)
+        _close_body(resp.body)
+        return self.write(conn, Response.internal_error(), method, version, False)
 
     def _missing_stamp(self, resp: Response) -> str:
         """Date and/or Server when the application set only one of them."""
@@ -128,31 +144,82 @@ class ResponseWriter:
 
     def _write_iterable(self, conn: Connection, body, length: int | None, chunked: bool) -> bool:
         """Stream an iterable body; False when what it produced broke the declared framing."""
-        sent = 0
+        stream = BodyStream()
+        stream.start(conn, length, chunked)
         try:
             for chunk in body:
-                if isinstance(chunk, FileBody):
-                    try:
-                        conn.sendfile(chunk.file, chunk.offset, chunk.length)
-                    finally:
-                        chunk.close()
-                    sent += chunk.length
-                    continue
-                if not chunk:
-                    continue
-                if chunked:
-                    conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                else:
-                    if length is not None and sent + len(chunk) > length:
-                        conn.send(memoryview(chunk)[: length - sent])
-                        log.error("response body longer than its Content-Length %d; closing", length)
-                        return False
-                    conn.send(chunk)
-                sent += len(chunk)
-            if chunked:
-                conn.send(b"0\r\n\r\n")
+                if not stream.send(chunk):
+                    return False
+            return stream.finish()
         finally:
             _close_body(body)
+
+
+class BodyStream:
+    """A body sent piece by piece under the framing its head announced.
+
+    Given as a `Response` body, the writer sends the head and calls `start`; the caller then sends each
+    piece and calls `finish` (WSGI's write() callable). `_write_iterable` streams iterables through it too.
+    After a HEAD or bodyless response `conn` stays None: nothing may be sent.
+    """
+
+    __slots__ = ("chunked", "conn", "length", "sent")
+
+    def __init__(self) -> None:
+        self.conn: Connection | None = None
+        self.length: int | None = None
+        self.chunked = False
+        self.sent = 0
+
+    def start(self, conn: Connection, length: int | None, chunked: bool) -> None:
+        self.conn = conn
+        self.length = length
+        self.chunked = chunked
+
+    def send(self, chunk) -> bool:
+        """Send one piece; False once the body outgrew its Content-Length (the part that fits was sent)."""
+        conn = self.conn
+        if isinstance(chunk, FileBody):
+            return self._send_file(chunk)
+        if not chunk:
+            return True
+        if self.chunked:
+            conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        else:
+            length = self.length
+            if length is not None and self.sent + len(chunk) > length:
+                conn.send(memoryview(chunk)[: length - self.sent])
+                self.sent = length
+                log.error("response body longer than its Content-Length %d; closing", length)
+                return False
+            conn.send(chunk)
+        self.sent += len(chunk)
+        return True
+
+    def _send_file(self, part: FileBody) -> bool:
+        """Send a file part with os.sendfile, inside a chunk's framing when chunked (an empty one not at all,
+        as a zero-size chunk would end the body)."""
+        conn, count = self.conn, part.length
+        try:
+            if self.length is not None and self.sent + count > self.length:
+                count = self.length - self.sent
+                log.error("response body longer than its Content-Length %d; closing", self.length)
+            if self.chunked and count:
+                conn.send(b"%x\r\n" % count)
+                conn.sendfile(part.file, part.offset, count)
+                conn.send(b"\r\n")
+            else:
+                conn.sendfile(part.file, part.offset, count)
+        finally:
+            part.close()
+        self.sent += count
+        return count == part.length
+
+    def finish(self) -> bool:
+        """End the body; False when it fell short of its Content-Length."""
+        if self.chunked:
+            self.conn.send(b"0\r\n\r\n")
+        length, sent = self.length, self.sent
         if length is not None and sent != length:
             log.error("response body of %d bytes shorter than its Content-Length %d; closing", sent, length)
             return False

@@ -1,0 +1,126 @@
+"""`ehttpd reload|stop|status --pid FILE`: control a running master, and the status view it publishes.
+
+reload and stop are signals (HUP, TERM) to the pid in the pid file. For status, the master rewrites
+`FILE.status` (JSON) about once a second: per worker its pid, state, age, requests served (from the
+worker's heartbeat page), RSS and CPU (psutil, sampled by the master). No socket to secure, nothing to
+answer while the master is busy: the file is written atomically and read by whoever may read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+import psutil
+
+from .pidfile import read as read_pid
+
+STALE_AFTER = 5.0  # seconds: an older status file means the master is not updating it
+
+
+def status_path(pidfile: str) -> str:
+    return pidfile + ".status"
+
+
+def write_status(path: str, view: dict[str, Any]) -> None:
+    """Replace the status file atomically, so a reader never sees half of it."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as file:
+        json.dump(view, file)
+    os.replace(tmp, path)
+
+
+def format_status(view: dict[str, Any]) -> str:
+    """The status view as a table for people."""
+    lines = [
+        f"master {view['pid']} [{view['name']}]  up {_age(view['age'])}  generation {view['generation']}  "
+        f"workers {view['target']}{'  (reloading)' if view['reloading'] else ''}"
+        f"{'  (stopping)' if view['stopping'] else ''}",
+        f"{'worker':>6} {'pid':>8} {'state':<10} {'age':>8} {'requests':>10} {'rss MB':>8} {'cpu %':>6}",
+    ]
+    for w in view["workers"]:
+        lines.append(
+            f"{w['number']:>6} {w['pid']:>8} {w['state']:<10} {_age(w['age']):>8} {w['requests']:>10} "
+            f"{w['rss_mb']:>8.1f} {w['cpu_percent']:>6.1f}"
+        )
+    return "\n".join(lines)
+
+
+def _age(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ehttpd", description="Control a running ehttpd master.")
+    parser.add_argument("command", choices=("reload", "stop", "status"))
+    parser.add_argument("-p", "--pid", required=True, help="the master's pid file (--pid of the server)")
+    parser.add_argument("--json", action="store_true", help="status: print the JSON view")
+    parser.add_argument(
+        "--wait", type=float, default=60.0, help="stop: seconds to wait for the master to exit (0: do not)"
+    )
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """Exit status 0 on success, 1 when the master is not running or did not do what was asked."""
+    args = build_parser().parse_args(argv)
+    try:
+        pid = read_pid(args.pid)
+    except (OSError, ValueError) as exc:
+        return _fail(f"cannot read the pid file {args.pid}: {exc}")
+    if not _alive(pid):
+        return _fail(f"no master is running with pid {pid} (from {args.pid})")
+    if args.command == "reload":
+        os.kill(pid, signal.SIGHUP)
+        return 0
+    if args.command == "stop":
+        os.kill(pid, signal.SIGTERM)
+        return 0 if _wait_exit(pid, args.wait) else _fail(f"master {pid} still runs after {args.wait:g}s")
+    return _status(pid, status_path(args.pid), args.json)
+
+
+def _status(pid: int, path: str, as_json: bool) -> int:
+    try:
+        with open(path, encoding="utf-8") as file:
+            view = json.load(file)
+        age = time.time() - os.stat(path).st_mtime
+    except (OSError, ValueError) as exc:
+        return _fail(f"cannot read the status file {path}: {exc}")
+    if view.get("pid") != pid or age > STALE_AFTER:
+        return _fail(f"the status file {path} is not being updated by master {pid}")
+    print(json.dumps(view, indent=2) if as_json else format_status(view))
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs (an exited master waiting for its parent to reap it does not count)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
+def _wait_exit(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _fail(message: str) -> int:
+    print(f"ehttpd: error: {message}", file=sys.stderr)
+    return 1

@@ -1,0 +1,171 @@
+"""The life of one forked worker process: load the app, serve, beat, and stop when told or orphaned.
+
+Signals in a worker: TERM stops gracefully (stop accepting, finish in-flight requests within
+--graceful-timeout); INT and QUIT stop at once; USR1 reopens log files; ABRT (sent by the master's heartbeat
+check) dumps the stack of every thread through faulthandler, then aborts. The master's other signals are
+back to their defaults. The main loop's tick (every 0.25 s) writes the heartbeat, notices a dead master,
+and runs the --request-timeout watchdog.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from typing import NoReturn
+
+from .config import Settings
+from .heartbeat import Heartbeat
+from .loader import AppLoadError, load_app
+from .proctitle import set_title
+from .reopen import reopen_log_files
+from .watchdog import StuckRequests, thread_stack
+from .worker import Worker
+
+log = logging.getLogger("ehttpd.error")
+
+BOOT_ERROR = 3  # exit status of a worker whose app could not be loaded
+MASTER_SIGNALS = (
+    signal.SIGHUP,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+    signal.SIGUSR2,
+    signal.SIGCHLD,
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+)
+
+
+@dataclass
+class WorkerSpec:
+    """What a forked worker needs from the master."""
+
+    number: int
+    name: str
+    settings: Settings
+    listeners: list[socket.socket]
+    heartbeat: Heartbeat
+    master_pid: int
+    app: object | None = None  # set with --preload: imported once in the master
+
+
+def run_worker(spec: WorkerSpec, blocked: set[signal.Signals]) -> NoReturn:
+    """The forked child: serve, then leave with os._exit, never returning into the master's code."""
+    code = 1
+    try:
+        _reset_signals(blocked)
+        code = _serve(spec)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException as exc:
+        log.exception("worker %d failed", spec.number)
+        spec.heartbeat.report_boot_error(f"{type(exc).__name__}: {exc}")  # read if it was not up yet
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(code)
+
+
+def _reset_signals(blocked: set[signal.Signals]) -> None:
+    """Undo the master's signal set-up; the master blocked its signals around fork, so none was lost."""
+    signal.set_wakeup_fd(-1)
+    for sig in MASTER_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)  # TERM, INT and QUIT simply end a worker still booting
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until the worker's own handler is in place
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def _serve(spec: WorkerSpec) -> int:
+    settings = spec.settings
+    set_title(f"worker {spec.number}", spec.name)
+    faulthandler.enable(all_threads=True)  # SIGABRT from the master's heartbeat check logs every stack
+    tick = Tick(spec)
+    signal.signal(signal.SIGUSR1, tick.request_reopen)
+    app = spec.app
+    if app is None:
+        try:
+            app = load_app(settings.app, settings.chdir)
+        except AppLoadError as exc:
+            spec.heartbeat.report_boot_error(str(exc))
+            log.error("worker %d cannot load the app: %s", spec.number, exc)
+            return BOOT_ERROR
+    worker = Worker(app, spec.listeners, settings, on_tick=tick, name=f"worker{spec.number}")
+    if tick.stuck is not None:  # an instance attribute: the worker looks up protocol.serve per connection
+        worker.protocol.serve = tick.stuck.wrap(worker.protocol.serve)  # type: ignore[method-assign]
+    graceful = settings.graceful_timeout
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop(graceful))
+    signal.signal(signal.SIGINT, lambda *_: worker.stop_now())
+    signal.signal(signal.SIGQUIT, lambda *_: worker.stop_now())
+    spec.heartbeat.beat(0, time.monotonic())  # the first beat tells the master this worker is up
+    worker.run()
+    return 0
+
+
+class Tick:
+    """Called by the worker's main loop about every 0.25 s."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        self.spec = spec
+        self.reopen = False
+        self.paused_ticks = 0  # ticks since accepting stopped
+        self.retiring = False
+        timeout = spec.settings.request_timeout
+        self.stuck = StuckRequests(timeout) if timeout > 0 else None
+
+    def request_reopen(self, *_: object) -> None:
+        self.reopen = True  # done on the next tick, outside the signal handler
+
+    def __call__(self, worker: Worker) -> None:
+        spec = self.spec
+        now = time.monotonic()
+        spec.heartbeat.beat(worker.state.requests, now)
+        if self.reopen:
+            self.reopen = False
+            reopen_log_files()
+        if worker.stop_deadline is None:
+            if os.getppid() != spec.master_pid:
+                log.warning("worker %d: the master (pid %d) is gone; stopping", spec.number, spec.master_pid)
+                worker.stop(spec.settings.graceful_timeout)
+            elif self.stuck is not None:
+                self.check_requests(worker, now)
+        elif not worker.accepting:
+            self.paused_ticks += 1
+            if self.paused_ticks == 1:
+                set_title(f"worker {self.spec.number}", self.spec.name, "draining")
+            elif self.paused_ticks == 2:  # a tick later: no thread is still in accept() on them
+                self.close_listeners()
+
+    def close_listeners(self) -> None:
+        """Drop our references to the listening sockets. The master holds them while it serves; after a
+        TERM to the master, this is what makes new connections be refused instead of queued."""
+        for listener in self.spec.listeners:
+            listener.close()
+
+    def check_requests(self, worker: Worker, now: float) -> None:
+        assert self.stuck is not None
+        stuck = self.stuck.check(now)
+        if not stuck or self.retiring:
+            return
+        self.retiring = True
+        limit = self.stuck.timeout
+        for ident, age in stuck:
+            log.error(
+                "worker %d: a request has run %.1fs (--request-timeout %gs); the worker takes no new "
+                "connections, finishes its other requests and is replaced. Stuck %s",
+                self.spec.number,
+                age,
+                limit,
+                thread_stack(ident).rstrip(),
+            )
+        self.spec.heartbeat.ask_retirement()
+        worker.stop(self.spec.settings.graceful_timeout)
