@@ -36,8 +36,11 @@ log = logging.getLogger("ehttpd.error")
 SOCKOPTS_INHERITED = sys.platform.startswith("linux")  # accepted sockets copy the listener's options
 SWEEP_INTERVAL = 0.25  # seconds between deadline sweeps of parked connections
 PARKED = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
-# EPOLLEXCLUSIVE: a new connection wakes one worker process, not every worker sharing the listener.
-LISTENING = select.EPOLLIN | getattr(select, "EPOLLEXCLUSIVE", 0)
+# Not EPOLLEXCLUSIVE: it hands a new connection's wake-up to one worker only, and when that worker is
+# stopping (HUP, TTOU, recycling) and unregisters the listener, the connection waits unaccepted until
+# another one arrives. Waking every worker costs one EAGAIN accept per extra worker; the busiest worker
+# is the slowest to answer, which also spreads connections.
+LISTENING = select.EPOLLIN
 
 
 class Worker:
