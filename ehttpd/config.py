@@ -113,7 +113,7 @@ class Settings:
     unix_socket_mode: int | None = opt(None, "chmod of unix: sockets, e.g. 660", check=MODE, parse=_octal)
 
     workers: int = opt(0, "worker processes; 0 = one per CPU", "-w", check=WORKERS, group="processes")
-    threads: int = opt(32, "pool threads per worker process", check=POSITIVE)
+    threads: int = opt(8, "pool threads per worker process", check=POSITIVE)
     preload: bool = opt(False, "import the app in the master before forking (HUP cannot reload code then)")
     timeout: float = opt(30.0, "heartbeat: a worker silent this long is replaced", "-t", check=POS_SECONDS)
     request_timeout: float = opt(0.0, "a request running longer recycles its worker; 0 = off")
@@ -122,6 +122,12 @@ class Settings:
     max_requests_jitter: int = opt(0, "random extra requests per worker, so workers recycle apart")
     max_worker_memory: int = opt(0, "MB of RSS; a worker above it for several samples is recycled; 0 = off")
     pidfile: str | None = opt(None, "file the master writes its pid to", "-p", "--pid")
+    control_socket: str | None = opt(
+        None, "the master's status socket (ehttpd status); unset = PIDFILE.sock, none without a pid file"
+    )
+    metrics_bind: str | None = opt(
+        None, "HOST:PORT where the master serves Prometheus /metrics; unset = off", check=BIND
+    )
 
     max_connections: int = opt(
         1000, "connections open per worker; beyond, accepting pauses", check=POSITIVE, group="connections"

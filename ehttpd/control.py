@@ -1,9 +1,10 @@
-"""`ehttpd reload|stop|status --pid FILE`: control a running master, and the status view it publishes.
+"""`ehttpd reload|stop|status --pid FILE`: control a running master, and show its status view.
 
-reload and stop are signals (HUP, TERM) to the pid in the pid file. For status, the master rewrites
-`FILE.status` (JSON) about once a second: per worker its pid, state, age, requests served (from the
-worker's heartbeat page), RSS and CPU (psutil, sampled by the master). No socket to secure, nothing to
-answer while the master is busy: the file is written atomically and read by whoever may read it.
+reload and stop are signals (HUP, TERM) to the pid in the pid file. status asks the master itself, on its
+control socket (`FILE.sock` next to the pid file unless --control-socket / --socket say otherwise; a unix
+socket of mode 0600, see controlsock.py), for its live view: per worker its pid, state, age, requests
+served, open connections and busy threads (from the worker's heartbeat page), RSS and CPU (psutil, sampled
+by the master about once a second).
 """
 
 from __future__ import annotations
@@ -14,25 +15,22 @@ import os
 import signal
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from .controlsock import query
 from .pidfile import read as read_pid
 
-STALE_AFTER = 5.0  # seconds: an older status file means the master is not updating it
+if TYPE_CHECKING:
+    from .config import Settings
 
 
-def status_path(pidfile: str) -> str:
-    return pidfile + ".status"
-
-
-def write_status(path: str, view: dict[str, Any]) -> None:
-    """Replace the status file atomically, so a reader never sees half of it."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as file:
-        json.dump(view, file)
-    os.replace(tmp, path)
+def control_path(settings: Settings) -> str | None:
+    """Where the master listens for `ehttpd status`: --control-socket, else next to the pid file."""
+    if settings.control_socket:
+        return settings.control_socket
+    return settings.pidfile + ".sock" if settings.pidfile else None
 
 
 def format_status(view: dict[str, Any]) -> str:
@@ -41,13 +39,20 @@ def format_status(view: dict[str, Any]) -> str:
         f"master {view['pid']} [{view['name']}]  up {_age(view['age'])}  generation {view['generation']}  "
         f"workers {view['target']}{'  (reloading)' if view['reloading'] else ''}"
         f"{'  (stopping)' if view['stopping'] else ''}",
-        f"{'worker':>6} {'pid':>8} {'state':<10} {'age':>8} {'requests':>10} {'rss MB':>8} {'cpu %':>6}",
+        f"{'worker':>6} {'pid':>8} {'state':<10} {'age':>8} {'requests':>10} {'rss MB':>8} {'cpu %':>6} "
+        f"{'conns':>6} {'busy':>9}",
     ]
     for w in view["workers"]:
+        gauges = ""
+        if "threads" in w:  # open connections, busy / all threads (from the worker's heartbeat page)
+            gauges = f" {w['open_connections']:>6} {w['busy_threads']}/{w['threads']:<4}".rstrip()
         lines.append(
             f"{w['number']:>6} {w['pid']:>8} {w['state']:<10} {_age(w['age']):>8} {w['requests']:>10} "
-            f"{w['rss_mb']:>8.1f} {w['cpu_percent']:>6.1f}"
+            f"{w['rss_mb']:>8.1f} {w['cpu_percent']:>6.1f}{gauges}"
         )
+    restarts = ", ".join(f"{reason} {n}" for reason, n in sorted(view.get("restarts", {}).items()))
+    if restarts:
+        lines.append(f"restarts: {restarts}")
     return "\n".join(lines)
 
 
@@ -65,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("command", choices=("reload", "stop", "status"))
     parser.add_argument("-p", "--pid", required=True, help="the master's pid file (--pid of the server)")
     parser.add_argument("--json", action="store_true", help="status: print the JSON view")
+    parser.add_argument(
+        "--socket", "--control-socket", help="status: the master's control socket (default: PIDFILE.sock)"
+    )
     parser.add_argument(
         "--wait", type=float, default=60.0, help="stop: seconds to wait for the master to exit (0: do not)"
     )
@@ -86,18 +94,16 @@ def main(argv: list[str]) -> int:
     if args.command == "stop":
         os.kill(pid, signal.SIGTERM)
         return 0 if _wait_exit(pid, args.wait) else _fail(f"master {pid} still runs after {args.wait:g}s")
-    return _status(pid, status_path(args.pid), args.json)
+    return _status(pid, args.socket or args.pid + ".sock", args.json)
 
 
 def _status(pid: int, path: str, as_json: bool) -> int:
     try:
-        with open(path, encoding="utf-8") as file:
-            view = json.load(file)
-        age = time.time() - os.stat(path).st_mtime
+        view = query(path, {"cmd": "status"})
     except (OSError, ValueError) as exc:
-        return _fail(f"cannot read the status file {path}: {exc}")
-    if view.get("pid") != pid or age > STALE_AFTER:
-        return _fail(f"the status file {path} is not being updated by master {pid}")
+        return _fail(f"master {pid} does not answer on its control socket {path}: {exc}")
+    if view.get("pid") != pid:
+        return _fail(f"the control socket {path} belongs to master {view.get('pid')}, not {pid}")
     print(json.dumps(view, indent=2) if as_json else format_status(view))
     return 0
 

@@ -16,6 +16,7 @@ _FLAGS = struct.Struct("=I")
 _FLAGS_AT = 16
 _ERROR_AT = 32  # a boot error message: 2-byte length, then UTF-8
 _ERROR_MAX = 1024
+METRICS_AT = 2048  # metrics.py's part: gauges and request counters (see metrics.publish)
 
 RETIRE = 1  # the worker asks to be replaced (a request passed --request-timeout)
 
@@ -38,6 +39,11 @@ class Heartbeat:
     def report_boot_error(self, message: str) -> None:
         data = message.encode("utf-8", "replace")[:_ERROR_MAX]
         self._mem[_ERROR_AT : _ERROR_AT + 2 + len(data)] = len(data).to_bytes(2, "little") + data
+
+    @property
+    def memory(self) -> mmap.mmap:
+        """The page itself, for metrics.publish / metrics.read at METRICS_AT."""
+        return self._mem
 
     # -- the master's side ---------------------------------------------------------------------------------
     @property

@@ -28,9 +28,12 @@ from typing import Any
 from . import pidfile
 from .children import BOOTING, DRAINING, KILLED, UP, Child, describe_exit, fork_worker
 from .config import Settings
-from .control import status_path, write_status
-from .heartbeat import Heartbeat
+from .control import control_path
+from .controlsock import ControlServer, LoopServer, MetricsServer
+from .heartbeat import METRICS_AT, Heartbeat
 from .loader import AppLoadError, load_app
+from .metrics import MasterMetrics, accept_queue
+from .metrics import read as read_slot
 from .proctitle import set_title
 from .reopen import reopen_log_files
 from .sockets import Listeners, open_listeners
@@ -104,6 +107,10 @@ class Master:
         self.next_sample = 0.0
         self.started = time.monotonic()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.metrics = MasterMetrics()
+        self.endpoints: list[LoopServer] = []  # the control socket, /metrics: served from wait()
+        self.metrics_pending = bool(settings.metrics_bind)  # not bound yet (retried once a second)
+        self.metrics_warned = False
 
     # -- the main loop -------------------------------------------------------------------------------------
     def run(self) -> int:
@@ -127,6 +134,8 @@ class Master:
         self.install_signals()
         if self.pidfile:
             pidfile.write(self.pidfile, self.pid)
+        self.open_control()
+        self.open_metrics()
         log.info(
             "master %d: %s on %s (%s), %d workers x %d threads",
             self.pid,
@@ -180,7 +189,15 @@ class Master:
         self.signals.append(signum)  # the loop does the work; the wakeup fd has woken it
 
     def wait(self, timeout: float) -> None:
-        select.select([self.wake_r], [], [], timeout)
+        readers, writers = [self.wake_r], []
+        for endpoint in self.endpoints:
+            readers += endpoint.readers()
+            writers += endpoint.writers()
+        readable, writable, _ = select.select(readers, writers, [], timeout)
+        if self.endpoints:  # each serves what is ready and drops clients past their deadline
+            now, ready_r, ready_w = time.monotonic(), set(readable), set(writable)
+            for endpoint in self.endpoints:
+                endpoint.ready(ready_r, ready_w, now)
         try:
             while os.read(self.wake_r, 4096):
                 pass
@@ -283,6 +300,7 @@ class Master:
             log.error("HUP: cannot re-read the settings (%s); keeping the current ones", exc)
             return old
         fixed = ["bind", "backlog", "reuse_port", "unix_socket_mode", "preload", "pidfile"]
+        fixed += ["control_socket", "metrics_bind"]  # opened once by the master
         if old.preload:
             fixed += ["app", "chdir"]
         changed = [name for name in fixed if getattr(new, name) != getattr(old, name)]
@@ -316,6 +334,8 @@ class Master:
         """In a new worker, before it runs: drop what only the master needs."""
         os.close(self.wake_r)
         os.close(self.wake_w)
+        for endpoint in self.endpoints:
+            endpoint.close_in_child()
         assert self.listeners is not None
         for slot, socks in self.listeners.slots.items():
             if slot != number:
@@ -344,6 +364,7 @@ class Master:
         )
         child.send(signal.SIGABRT)
         child.state = KILLED
+        self.metrics.restart("heartbeat")
         child.deadline = time.monotonic() + ABORT_GRACE
 
     def kill_now(self, child: Child) -> None:
@@ -371,6 +392,7 @@ class Master:
         for child in serving:
             if child.number > self.target:
                 self.retire(child, "fewer workers (TTOU)")
+                self.metrics.restart("ttou")
 
     def reap(self) -> None:
         while True:
@@ -397,6 +419,8 @@ class Master:
             self.boot_failed(child, child.heartbeat.boot_error or f"it exited ({how}) before it was up")
         else:
             log.error("worker %d (pid %d) died (%s); starting a new one", child.number, child.pid, how)
+            self.metrics.restart("crash")
+        self.metrics.worker_gone(read_slot(child.heartbeat.memory, METRICS_AT)[1])
         child.heartbeat.close()
         numbers = {w.number for w in self.workers.values()}
         if self.listeners is not None and child.number > self.target and child.number not in numbers:
@@ -435,6 +459,7 @@ class Master:
                 self.abort(child, now - beat)
             elif child.state == UP and child.heartbeat.retirement_asked:
                 self.retire(child, "a request ran past --request-timeout")
+                self.metrics.restart("request_timeout")
             elif child.state == UP and child.successor is not None:
                 successor = self.workers.get(child.successor)
                 if successor is not None and successor.state == UP:
@@ -457,6 +482,7 @@ class Master:
                 if successor is not None:
                     child.successor = successor.pid
                     child.reason = reason
+                    self.metrics.restart("max_requests" if reason.startswith("served") else "memory")
                     log.info("worker %d (pid %d) %s: starting its successor", child.number, child.pid, reason)
                 return
 
@@ -470,17 +496,22 @@ class Master:
         return ""
 
     def sample(self, now: float) -> None:
-        """psutil's view of each worker (for the memory limit and the status view); the status file."""
+        """psutil's view of each worker (for the memory limit and the status view)."""
         limit = self.settings.max_worker_memory * 2**20
         for child in self.workers.values():
             child.sample(limit)
-        if self.pidfile:
-            try:
-                write_status(status_path(self.pidfile), self.status_view(now))
-            except OSError as exc:
-                log.warning("cannot write the status file: %s", exc)
+        if self.metrics_pending and not self.stopping:
+            self.open_metrics()
 
-    def status_view(self, now: float) -> dict[str, Any]:
+    def status_view(self, now: float | None = None) -> dict[str, Any]:
+        """The live view `ehttpd status` shows, answered on the control socket."""
+        now = time.monotonic() if now is None else now
+        rows = []
+        for child in sorted(self.workers.values(), key=lambda w: (w.number, w.started)):
+            row = child.row(now)
+            (conns, busy, threads), _ = read_slot(child.heartbeat.memory, METRICS_AT)
+            row.update(open_connections=conns, busy_threads=busy, threads=threads)
+            rows.append(row)
         return {
             "pid": self.pid,
             "name": self.name,
@@ -489,10 +520,40 @@ class Master:
             "target": self.target,
             "reloading": self.reload is not None,
             "stopping": self.stopping,
-            "workers": [
-                w.row(now) for w in sorted(self.workers.values(), key=lambda w: (w.number, w.started))
-            ],
+            "restarts": dict(self.metrics.restarts),
+            "workers": rows,
         }
+
+    def metrics_text(self) -> str:
+        """The Prometheus text of /metrics: sums over the live workers plus the exited ones."""
+        slots = [read_slot(w.heartbeat.memory, METRICS_AT) for w in self.workers.values()]
+        queued = accept_queue(self.listeners.all()) if self.listeners is not None else None
+        return self.metrics.render(slots, queued, enabled=True)
+
+    # -- the control socket and /metrics ----------------------------------------------------------------
+    def open_control(self) -> None:
+        path = control_path(self.settings)
+        if not path:
+            return
+        try:
+            self.endpoints.append(ControlServer(path, self.status_view))
+        except OSError as exc:
+            log.error("cannot open the control socket %s: %s (ehttpd status will not answer)", path, exc)
+
+    def open_metrics(self) -> None:
+        """Listen on --metrics-bind; while it is taken (the old master of an upgrade), retry each second."""
+        spec = self.settings.metrics_bind
+        if not spec:
+            return
+        try:
+            self.endpoints.append(MetricsServer(spec, self.metrics_text))
+        except (OSError, ValueError) as exc:
+            if not self.metrics_warned:
+                log.warning("cannot serve metrics on %s: %s; retrying every second", spec, exc)
+            self.metrics_warned = True
+            return
+        self.metrics_pending = False
+        log.info("metrics on http://%s/metrics", spec)
 
     # -- reload (HUP) ----------------------------------------------------------------------------------
     def check_reload(self) -> None:
@@ -502,6 +563,7 @@ class Master:
         old = [w for w in self.workers.values() if w.generation != self.generation]
         for child in old:
             self.retire(child, "reloaded (HUP)")
+            self.metrics.restart("reload")
         self.reload = None
         log.info("HUP: generation %d serves; %d old workers finish their requests", self.generation, len(old))
         self.reloaded()
@@ -599,12 +661,10 @@ class Master:
             child.send(signal.SIGKILL)
         if self.listeners is not None:
             self.listeners.close(unlink=self.may_unlink())
+        for endpoint in self.endpoints:
+            endpoint.close()
         if self.pidfile:
             pidfile.remove_if_ours(self.pidfile, self.pid)
-            try:
-                os.unlink(status_path(self.pidfile))
-            except OSError:
-                pass
 
 
 def run(settings: Settings, reload_settings: Callable[[], Settings] | None = None) -> int:

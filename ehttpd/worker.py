@@ -267,7 +267,7 @@ def install_signal_handlers(worker: Worker, graceful_timeout: float) -> None:
 def serve(
     app: object,
     bind: str | list[str] = "127.0.0.1:8000",
-    threads: int = 32,
+    threads: int = 8,
     settings: Settings | None = None,
     graceful_timeout: float = 30.0,
 ) -> None:

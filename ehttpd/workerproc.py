@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from .config import Settings
-from .heartbeat import Heartbeat
+from .heartbeat import METRICS_AT, Heartbeat
 from .loader import AppLoadError, load_app
+from .metrics import RequestMetrics, publish
 from .proctitle import set_title
 from .reopen import reopen_log_files
 from .watchdog import StuckRequests, thread_stack
@@ -100,14 +101,20 @@ def _serve(spec: WorkerSpec) -> int:
             log.error("worker %d cannot load the app: %s", spec.number, exc)
             return BOOT_ERROR
     worker = Worker(app, spec.listeners, settings, on_tick=tick, name=f"worker{spec.number}")
+    attach = getattr(worker.protocol, "attach_metrics", None)  # the raw interface has no responses to count
+    if settings.metrics_bind and attach is not None:
+        tick.metrics = RequestMetrics()
+        attach(tick.metrics)
     if tick.stuck is not None:  # an instance attribute: the worker looks up protocol.serve per connection
         worker.protocol.serve = tick.stuck.wrap(worker.protocol.serve)  # type: ignore[method-assign]
     graceful = settings.graceful_timeout
     signal.signal(signal.SIGTERM, lambda *_: worker.stop(graceful))
     signal.signal(signal.SIGINT, lambda *_: worker.stop_now())
     signal.signal(signal.SIGQUIT, lambda *_: worker.stop_now())
+    tick.publish(worker)  # its gauges are in place before the master sees it up
     spec.heartbeat.beat(0, time.monotonic())  # the first beat tells the master this worker is up
     worker.run()
+    tick.publish(worker)  # the final counts, read by the master once it has reaped this worker
     return 0
 
 
@@ -121,6 +128,13 @@ class Tick:
         self.retiring = False
         timeout = spec.settings.request_timeout
         self.stuck = StuckRequests(timeout) if timeout > 0 else None
+        self.metrics: RequestMetrics | None = None  # with --metrics-bind
+
+    def publish(self, worker: Worker) -> None:
+        """The gauges and request counters into the heartbeat page, for the status and metrics views."""
+        gauges = (worker.open_connections, len(worker.pool.busy), worker.pool.size)
+        totals = self.metrics.totals() if self.metrics is not None else None
+        publish(self.spec.heartbeat.memory, METRICS_AT, gauges, totals)
 
     def request_reopen(self, *_: object) -> None:
         self.reopen = True  # done on the next tick, outside the signal handler
@@ -128,6 +142,7 @@ class Tick:
     def __call__(self, worker: Worker) -> None:
         spec = self.spec
         now = time.monotonic()
+        self.publish(worker)
         spec.heartbeat.beat(worker.state.requests, now)
         if self.reopen:
             self.reopen = False

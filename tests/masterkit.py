@@ -10,7 +10,6 @@ connection. Such retries are counted apart (`retried`), so a test can show them.
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import re
 import signal
@@ -23,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
+
+from ehttpd.controlsock import query
 
 from .helpers import ServerProcess, wait_for_port
 
@@ -56,9 +57,8 @@ class Master(ServerProcess):
         return self
 
     def status(self) -> dict:
-        """The master's status view (refreshed by the master about once a second)."""
-        with open(str(self.pidfile) + ".status", encoding="utf-8") as file:
-            return json.load(file)
+        """The master's live status view, asked on its control socket (next to the pid file)."""
+        return query(str(self.pidfile) + ".sock", {"cmd": "status"}, timeout=2.0)
 
     def workers(self, pid: int | None = None) -> list[psutil.Process]:
         """The live worker processes of this master (or of master `pid`), by their process titles."""
