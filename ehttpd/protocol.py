@@ -183,9 +183,10 @@ def await_bytes(conn: Connection, state: ServerState, settings: Settings) -> int
             conn.head_started = now
         elif now - conn.head_started > settings.header_timeout:
             raise RequestTimeout("timed out reading the request head")
-    # When others are queued for a thread, do not wait on this connection: take what is there or park
-    # (unless stopping: parking then closes it, and its request may be on the way).
-    n = conn.recv_now() if state.work_waiting() and not state.stopping else conn.recv_wait()
+    # When another connection waits for a thread, take only what is already here, else park this one (the
+    # worker hands this thread the waiting one); not when stopping: parking then closes the connection,
+    # and its request may be on the way.
+    n = conn.recv_now() if not state.stopping and state.work_waiting() else conn.recv_wait()
     if n < 0:
         return PARK
     return MORE if n else CLOSE

@@ -74,6 +74,7 @@ class Worker:
         self.stop_deadline: float | None = None  # set when a graceful stop begins
         self.alive = True
         self._ticker = threading.Event()
+        self._stolen = threading.local()  # an event a busy thread took to serve next (_work_waiting)
         self._wake_r, self._wake_w = os.pipe()
 
     # -- the main thread: deadlines and housekeeping ------------------------------------------------------
@@ -153,7 +154,7 @@ class Worker:
                 self._park(conn)
             else:
                 self._closed(conn)
-            conn = self._accept_next() if self.accepting else None
+            conn = self._take_stolen() or (self._accept_next() if self.accepting else None)
 
     def _accept_next(self) -> Connection | None:
         for fd in self.listeners:
@@ -184,13 +185,31 @@ class Worker:
         return self.preamble.connection(sock, peer, addr)
 
     def _work_waiting(self) -> bool:
-        """True when every thread is busy and events wait: a thread should not linger on a quiet client."""
+        """When every thread is busy: take one pending event for this thread to serve next, if any.
+
+        True means the caller must let its quiet connection go (park it): this thread then serves the
+        event it took (`_take_stolen`), one epoll_wait(0) instead of a readiness probe plus a full wait.
+        """
         if len(self.pool.busy) < self.pool.size:
             return False
-        try:  # an epoll descriptor is readable while it has ready events; this does not consume them
-            return bool(select.select([self.epoll], [], [], 0)[0])
-        except ValueError:  # descriptor number too large for select()
-            return True
+        if getattr(self._stolen, "fd", None) is not None:
+            return True  # already holding one (its connection had bytes after all): never take a second
+        try:
+            events = self.epoll.poll(0, 1)
+        except InterruptedError:
+            return False
+        if not events or events[0][0] == self._wake_r:
+            return False
+        self._stolen.fd = events[0][0]
+        return True
+
+    def _take_stolen(self) -> Connection | None:
+        """The connection of the event `_work_waiting` took for this thread, if any (it must be served)."""
+        fd = getattr(self._stolen, "fd", None)
+        if fd is None:
+            return None
+        self._stolen.fd = None
+        return self._accept_one(fd) if fd in self.listeners else self._take_parked(fd)
 
     def _park(self, conn: Connection) -> None:
         fd = conn.sock.fileno()
