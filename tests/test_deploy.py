@@ -72,7 +72,9 @@ def binary(name: str) -> str:
         (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if Path(p).exists()), None
     )
     if found is None:
-        pytest.skip(f"{name} is not installed and could not be (.ci/run installs it from Debian's packages)")
+        pytest.skip(
+            f"{name} is not installed and could not be (scripts/test installs it from Debian's packages)"
+        )
     return found
 
 
