@@ -45,16 +45,8 @@ def server(files):
     srv = ServerProcess(
         "native_app", "--workers", "1", "--threads", "4", env={"EHTTPD_TEST_FILES": str(files)}
     )
-    srv.start()
-    try:
+    with srv:
         yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture
-def port(server) -> int:
-    return server.port
 
 
 def fetch(port: int, target: str, method: str = "GET", **headers: str):

@@ -29,16 +29,8 @@ def server(tmp_path_factory):
     srv = ServerProcess(
         "native_app", "--workers", "1", "--threads", str(THREADS), env={"EHTTPD_TEST_FILES": str(files)}
     )
-    srv.start()
-    try:
+    with srv:
         yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture
-def port(server) -> int:
-    return server.port
 
 
 def http11(method: str, target: str, *fields: str, body: bytes = b"") -> bytes:

@@ -35,16 +35,8 @@ def server():
         "--keepalive-timeout",
         "1",
     )
-    srv.start()
-    try:
+    with srv:
         yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture
-def port(server) -> int:
-    return server.port
 
 
 def refused(port: int, data: bytes) -> tuple[int, bytes]:

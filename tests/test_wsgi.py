@@ -39,16 +39,8 @@ def data_file(tmp_path_factory) -> Path:
 def server(record, data_file):
     env = {"EHTTPD_TEST_RECORD": str(record), "EHTTPD_TEST_FILE": str(data_file)}
     srv = ServerProcess("wsgi_app:app", "--workers", "1", "--threads", "4", env=env)
-    srv.start()
-    try:
+    with srv:
         yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture
-def port(server) -> int:
-    return server.port
 
 
 def environ_of(port: int, target: str = "/environ", headers: dict | None = None, **kw) -> dict:

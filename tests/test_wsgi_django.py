@@ -29,11 +29,8 @@ def server(tmp_path_factory):
         timeout=120,
     )
     srv = ServerProcess("djangoapp.wsgi:application", "--workers", "1", "--threads", "4", env=env)
-    srv.start()
-    try:
+    with srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture

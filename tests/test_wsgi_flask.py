@@ -36,11 +36,8 @@ def server(big_file):
     srv = ServerProcess(
         "flask_app:app", "--workers", "1", "--threads", "4", env={"EHTTPD_TEST_FILE": str(big_file)}
     )
-    srv.start()
-    try:
+    with srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture

@@ -27,11 +27,8 @@ def server(tmp_path_factory):
     # The validator's lint_app takes *args, so the interface is named rather than detected.
     args = ("--interface", "wsgi", "--workers", "1", "--threads", "4")
     srv = ServerProcess("wsgi_app:validated", *args, env=env)
-    srv.start()
-    try:
+    with srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def exercise(port: int) -> None:
