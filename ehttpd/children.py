@@ -70,15 +70,21 @@ class Child:
         }
 
 
-def fork_worker(spec: WorkerSpec, handled: Iterable[int], in_child: Callable[[], None]) -> int:
-    """Fork a worker running `spec`; the master's signals stay blocked across fork so that none reaches
-    the child before it has reset their handlers. Raises OSError when fork fails."""
+def fork_blocked(handled: Iterable[int]) -> tuple[int, set[signal.Signals]]:
+    """fork() with the master's signals blocked across it, so that none reaches the child before it has
+    reset their handlers; returns the pid and the mask to restore. Raises OSError when fork fails."""
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, handled)
     try:
         pid = os.fork()
     except OSError:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         raise
+    return pid, blocked
+
+
+def fork_worker(spec: WorkerSpec, handled: Iterable[int], in_child: Callable[[], None]) -> int:
+    """Fork a worker running `spec` (see fork_blocked). Raises OSError when fork fails."""
+    pid, blocked = fork_blocked(handled)
     if pid == 0:
         in_child()
         run_worker(spec, blocked)  # never returns

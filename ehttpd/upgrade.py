@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Iterable
 
+from .children import fork_blocked
 from .sockets import LISTENERS_ENV, Listeners
 
 UPGRADE_ENV = "EHTTPD_UPGRADE_FROM"  # the pid of the master that exec'd this one
@@ -24,12 +25,7 @@ def exec_new_master(listeners: Listeners, cwd: str, handled: Iterable[int]) -> i
     env[UPGRADE_ENV] = str(os.getpid())
     fds = [sock.fileno() for sock in listeners.all()]
     argv = [sys.executable, *sys.orig_argv[1:]]
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, handled)
-    try:
-        pid = os.fork()
-    except OSError:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        raise
+    pid, blocked = fork_blocked(handled)
     if pid == 0:
         try:
             signal.set_wakeup_fd(-1)
