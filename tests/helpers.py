@@ -60,7 +60,8 @@ class ServerProcess:
         self.env = full_env
         self.proc: subprocess.Popen | None = None
 
-    def start(self, wait: bool = True) -> ServerProcess:
+    def start(self, wait: bool = True, pass_fds: tuple[int, ...] = ()) -> ServerProcess:
+        """Start the server; `pass_fds` are inherited (systemd socket activation)."""
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             self.argv,
@@ -69,6 +70,7 @@ class ServerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
         if wait:
             wait_for_port(self.port, proc=self.proc)
@@ -109,6 +111,17 @@ class ServerProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def run_ehttpd(*args: str) -> subprocess.CompletedProcess:
+    """`python -m ehttpd ARGS` to completion (the control commands), output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "ehttpd", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
 
 
 def raw_request(port: int, data: bytes, timeout: float = 5.0, read_until_close: bool = True) -> bytes:

@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -25,7 +24,7 @@ import psutil
 
 from ehttpd.controlsock import query
 
-from .helpers import ServerProcess, wait_for_port
+from .helpers import ServerProcess
 
 MODULE = "ehttpd"  # the launcher, which hands its Settings to ehttpd.master.run
 NOT_ANSWERED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
@@ -39,22 +38,6 @@ class Master(ServerProcess):
         super().__init__(app, *args, "--pid", str(self.pidfile), log_path=tmp / "master.log", **kwargs)
         if MODULE != "ehttpd":
             self.argv[2] = MODULE
-
-    def start(self, wait: bool = True, pass_fds: tuple[int, ...] = ()) -> Master:
-        """As ServerProcess.start, and `pass_fds` are inherited (systemd socket activation)."""
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            self.argv,
-            cwd=self.cwd,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            pass_fds=pass_fds,
-        )
-        if wait:
-            wait_for_port(self.port, proc=self.proc)
-        return self
 
     def status(self) -> dict:
         """The master's live status view, asked on its control socket (next to the pid file)."""

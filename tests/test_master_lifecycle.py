@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import threading
 import time
 
 import psutil
 
-from .helpers import ROOT
+from .helpers import run_ehttpd
 from .masterkit import Load, Master, get, gone, refused, wait_until
 
 
@@ -169,16 +168,6 @@ def test_process_titles(tmp_path):
         master.stop()
 
 
-def control(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ehttpd", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-    )
-
-
 def test_status_reload_and_stop_commands(tmp_path):
     master = Master("slow:app", "--workers", "2", tmp=tmp_path).start()
     try:
@@ -186,7 +175,7 @@ def test_status_reload_and_stop_commands(tmp_path):
         for _ in range(5):
             get(master.port)
         time.sleep(1.2)  # the master refreshes the status file once a second
-        status = control("status", "--pid", str(master.pidfile))
+        status = run_ehttpd("status", "--pid", str(master.pidfile))
         assert status.returncode == 0, status.stderr
         lines = status.stdout.splitlines()
         assert lines[0].startswith(f"master {master.pid} [slow:app]")
@@ -195,16 +184,16 @@ def test_status_reload_and_stop_commands(tmp_path):
         assert all(row[2] == "up" for row in rows)
         assert sum(int(row[4]) for row in rows) == 5  # requests served, from the workers' heartbeat pages
         assert all(float(row[5]) > 1 for row in rows)  # RSS in MB, from psutil
-        reload = control("reload", "--pid", str(master.pidfile))
+        reload = run_ehttpd("reload", "--pid", str(master.pidfile))
         assert reload.returncode == 0, reload.stderr
         assert wait_until(
             lambda: len(master.worker_pids() & workers) == 0 and len(master.worker_pids()) == 2, 5
         )
-        stop = control("stop", "--pid", str(master.pidfile))
+        stop = run_ehttpd("stop", "--pid", str(master.pidfile))
         assert stop.returncode == 0, stop.stderr
         assert master.proc.wait(5) == 0
         assert not master.pidfile.exists()
-        missing = control("status", "--pid", str(master.pidfile))
+        missing = run_ehttpd("status", "--pid", str(master.pidfile))
         assert missing.returncode == 1 and "pid file" in missing.stderr
     finally:
         master.stop()

@@ -11,21 +11,9 @@ import os
 import signal
 import socket
 import stat
-import subprocess
-import sys
 
-from .helpers import ROOT
+from .helpers import run_ehttpd
 from .masterkit import Master, get, wait_until
-
-
-def ehttpd(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ehttpd", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-    )
 
 
 def ask(path: str, payload: bytes) -> bytes:
@@ -52,8 +40,8 @@ def test_status_shows_every_worker_with_its_requests_connections_and_threads(tmp
             assert wait_until(lambda: sum(w["busy_threads"] for w in master.status()["workers"]) == 1, 2), (
                 master.status()
             )
-            table = ehttpd("status", "--pid", str(master.pidfile))
-            as_json = ehttpd("status", "--pid", str(master.pidfile), "--json")
+            table = run_ehttpd("status", "--pid", str(master.pidfile))
+            as_json = run_ehttpd("status", "--pid", str(master.pidfile), "--json")
             assert slow.getresponse().read() == b"slept\n"
         finally:
             slow.close()
@@ -99,7 +87,7 @@ def test_the_control_socket_is_private_answers_only_status_and_goes_with_the_mas
         master.signal(signal.SIGTERM)
         assert master.proc.wait(10) == 0
         assert not os.path.exists(path)
-        gone = ehttpd("status", "--pid", str(master.pidfile))
+        gone = run_ehttpd("status", "--pid", str(master.pidfile))
         assert gone.returncode == 1 and "pid file" in gone.stderr
     finally:
         master.stop()
@@ -117,7 +105,7 @@ def test_a_stale_control_socket_of_a_killed_master_is_replaced(tmp_path):
     second = Master("hello:app", "--workers", "1", tmp=tmp_path).start()
     try:
         second.wait_workers(1)
-        status = ehttpd("status", "--pid", str(second.pidfile), "--json")
+        status = run_ehttpd("status", "--pid", str(second.pidfile), "--json")
         assert status.returncode == 0, status.stderr
         assert json.loads(status.stdout)["pid"] == second.pid
     finally:
@@ -131,7 +119,7 @@ def test_control_socket_setting_moves_the_socket(tmp_path):
     try:
         assert wait_until(path.exists, 5)
         assert not os.path.exists(str(master.pidfile) + ".sock")
-        status = ehttpd("status", "--pid", str(master.pidfile), "--socket", str(path))
+        status = run_ehttpd("status", "--pid", str(master.pidfile), "--socket", str(path))
         assert status.returncode == 0, status.stderr
         assert status.stdout.startswith(f"master {master.pid} ")
     finally:
