@@ -85,6 +85,8 @@ class HTTPProtocol:
                 return False
             del buf[:end]
             conn.head_started = None
+            conn.requests += 1  # counted here once for every interface's handle()
+            self.state.requests += 1
             if self.recording:
                 conn.record = AccessRecord(head, conn.sent)
             if not self.handle(conn, head):
@@ -107,8 +109,6 @@ class HTTPProtocol:
         )
         if conn.trusted:  # the peer is a trusted proxy: X-Forwarded-* / Forwarded name the client
             req.peer, req.scheme = native_view(self.forwarders, head.headers, req.peer, req.scheme)
-        conn.requests += 1
-        self.state.requests += 1
         try:
             resp = self.handler(req)
             if not isinstance(resp, Response):

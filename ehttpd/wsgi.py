@@ -111,8 +111,6 @@ class WSGIProtocol(HTTPProtocol):
             environ["CONTENT_LENGTH"] = str(head.content_length)
         if conn.trusted:  # the peer is a trusted proxy: X-Forwarded-* / Forwarded name the client
             apply_environ(self.forwarders, head.headers, environ)
-        conn.requests += 1
-        self.state.requests += 1
         sr = StartResponse(self, conn, head, body)
         result = None
         try:
