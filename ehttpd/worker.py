@@ -73,7 +73,10 @@ class Worker:
         self.protocol = make_protocol(app, settings, self.state)
         self.stop_deadline: float | None = None  # set when a graceful stop begins
         self.alive = True
-        self._ticker = threading.Event()
+        # Wakes the main loop early. A pipe, not a threading.Event: stop() runs in signal handlers, and
+        # Event.set() there deadlocks when the signal lands while the main thread holds the Event's lock.
+        self._tick_r, self._tick_w = os.pipe()
+        os.set_blocking(self._tick_w, False)
         self._stolen = threading.local()  # an event a busy thread took to serve next (_work_waiting)
         self._wake_r, self._wake_w = os.pipe()
 
@@ -84,8 +87,7 @@ class Worker:
         self._resume_accepting()
         self.pool.start()
         while self.alive:
-            self._ticker.wait(SWEEP_INTERVAL)
-            self._ticker.clear()
+            self._wait_tick()
             if self.stop_deadline is not None:
                 self._pause_accepting()
             now = time.monotonic()
@@ -95,6 +97,17 @@ class Worker:
             if self.stop_deadline is not None and (self.open_connections == 0 or now >= self.stop_deadline):
                 break
         self._shutdown()
+
+    def _wait_tick(self) -> None:
+        """Sleep until the next sweep, or until `_nudge()`."""
+        if select.select([self._tick_r], [], [], SWEEP_INTERVAL)[0]:
+            os.read(self._tick_r, 4096)
+
+    def _nudge(self) -> None:
+        try:
+            os.write(self._tick_w, b"x")
+        except BlockingIOError:
+            pass  # the pipe is full: the main loop wakes anyway
 
     def _sweep(self, now: float) -> None:
         """Close parked connections whose idle or head deadline has passed (all idle ones when stopping)."""
@@ -252,12 +265,12 @@ class Worker:
         if self.stop_deadline is None:
             self.stop_deadline = time.monotonic() + graceful_timeout
             self.state.stopping = True
-        self._ticker.set()  # the main loop stops accepting (a signal handler must not take the lock)
+        self._nudge()  # the main loop stops accepting (a signal handler must not take a lock)
 
     def stop_now(self) -> None:
         """Stop without waiting for in-flight requests."""
         self.alive = False
-        self._ticker.set()
+        self._nudge()
 
     def _shutdown(self) -> None:
         self.alive = False

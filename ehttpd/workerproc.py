@@ -26,7 +26,7 @@ from .metrics import RequestMetrics, publish
 from .proctitle import set_title
 from .reopen import reopen_log_files
 from .watchdog import StuckRequests, thread_stack
-from .worker import Worker
+from .worker import Worker, install_signal_handlers
 
 log = logging.getLogger("ehttpd.error")
 
@@ -107,10 +107,7 @@ def _serve(spec: WorkerSpec) -> int:
         attach(tick.metrics)
     if tick.stuck is not None:  # an instance attribute: the worker looks up protocol.serve per connection
         worker.protocol.serve = tick.stuck.wrap(worker.protocol.serve)  # type: ignore[method-assign]
-    graceful = settings.graceful_timeout
-    signal.signal(signal.SIGTERM, lambda *_: worker.stop(graceful))
-    signal.signal(signal.SIGINT, lambda *_: worker.stop_now())
-    signal.signal(signal.SIGQUIT, lambda *_: worker.stop_now())
+    install_signal_handlers(worker, settings.graceful_timeout)
     tick.publish(worker)  # its gauges are in place before the master sees it up
     spec.heartbeat.beat(0, time.monotonic())  # the first beat tells the master this worker is up
     worker.run()

@@ -11,7 +11,7 @@ import time
 import psutil
 
 from .helpers import run_ehttpd
-from .masterkit import Load, Master, get, gone, refused, wait_until
+from .masterkit import Load, Master, get, gone, refused, signal_pid, wait_until
 
 
 def test_term_lets_16_in_flight_requests_finish_then_refuses_and_exits_0(tmp_path):
@@ -58,6 +58,26 @@ def _connections(pids: set[int]) -> int:
         except psutil.Error:
             pass
     return total
+
+
+def test_a_storm_of_term_signals_does_not_wedge_a_draining_worker(tmp_path):
+    # Each TERM runs the worker's handler at an arbitrary point of its main loop; a handler that takes a
+    # lock the main thread may hold (threading.Event.set did) hangs the worker for good.
+    master = Master("slow:app", "--workers", "1", "--graceful-timeout", "20", tmp=tmp_path).start()
+    try:
+        (worker,) = master.wait_workers(1)
+        results: list[object] = []
+        client = threading.Thread(target=lambda: results.append(get(master.port, "/slow?s=2")[0]))
+        client.start()
+        assert wait_until(lambda: _connections({worker}) >= 1, 5), "the request is not in flight"
+        storm_end = time.monotonic() + 1.0  # while the request runs
+        while time.monotonic() < storm_end:
+            signal_pid(worker, signal.SIGTERM)
+        client.join(5)
+        assert results == [200]
+        assert wait_until(lambda: gone({worker}), 3), "the worker did not exit once its request finished"
+    finally:
+        master.stop()
 
 
 def test_int_stops_fast(tmp_path):
