@@ -113,7 +113,7 @@ class Settings:
     unix_socket_mode: int | None = opt(None, "chmod of unix: sockets, e.g. 660", check=MODE, parse=_octal)
 
     workers: int = opt(0, "worker processes; 0 = one per CPU", "-w", check=WORKERS, group="processes")
-    threads: int = opt(8, "pool threads per worker process", check=POSITIVE)
+    threads: int = opt(4, "pool threads per worker process", check=POSITIVE)
     preload: bool = opt(False, "import the app in the master before forking (HUP cannot reload code then)")
     timeout: float = opt(30.0, "heartbeat: a worker silent this long is replaced", "-t", check=POS_SECONDS)
     request_timeout: float = opt(0.0, "a request running longer recycles its worker; 0 = off")

@@ -299,7 +299,7 @@ def install_signal_handlers(worker: Worker, graceful_timeout: float) -> None:
 def serve(
     app: object,
     bind: str | list[str] = "127.0.0.1:8000",
-    threads: int = 8,
+    threads: int = 4,
     settings: Settings | None = None,
     graceful_timeout: float = 30.0,
 ) -> None:

@@ -5,7 +5,7 @@ PEERS.md's bar: with the idle connections, the active ones keep within 20% of th
 Each idle connection makes one request first (so it is a parked keep-alive connection, not a fresh one),
 then stays silent. Runs are interleaved (without, with, without, with, ...) and medians compared.
 
-    python scripts/bench_idle.py [--idle 1000] [--rounds 3] [--duration 5] [--workers 2] [--threads 8]
+    python scripts/bench_idle.py [--idle 1000] [--rounds 3] [--duration 5] [--workers 2] [--threads 4]
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.idle + 512)), hard))

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from ehttpd.config import Settings
 from ehttpd.metrics import RequestMetrics
 
 from .helpers import free_port
@@ -272,7 +273,7 @@ def test_without_metrics_bind_nothing_is_served_and_status_still_works(tmp_path)
     server = Master("native_app:app", "--workers", "1", tmp=tmp_path).start()
     try:
         server.wait_workers(1)
-        assert server.status()["workers"][0]["threads"] == 8
+        assert server.status()["workers"][0]["threads"] == Settings().threads  # the default
         assert "metrics" not in server.log()
     finally:
         server.stop()
