@@ -25,7 +25,7 @@ from .config import Settings
 from .connection import Connection, timeval
 from .errors import RequestTimeout
 from .interface import make_protocol
-from .pool import ThreadPool
+from .pool import Gate, ThreadPool, thread_blocked
 from .preamble import Preamble
 from .protocol import ServerState
 from .sockets import bind_socket, describe
@@ -35,6 +35,9 @@ log = logging.getLogger("ehttpd.error")
 
 SOCKOPTS_INHERITED = sys.platform.startswith("linux")  # accepted sockets copy the listener's options
 SWEEP_INTERVAL = 0.25  # seconds between deadline sweeps of parked connections
+STALL_CHECK = 0.002  # seconds between the main thread's looks at what the serving threads do
+STALLED = 2  # checks in a row without a new request on its connection: a blocked thread has stalled
+CPU_STALLED = 25  # ... and a running one (a long computation): about 50 ms
 PARKED = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
 # Not EPOLLEXCLUSIVE: it hands a new connection's wake-up to one worker only, and when that worker is
 # stopping (HUP, TTOU, recycling) and unregisters the listener, the connection waits unaccepted until
@@ -68,6 +71,10 @@ class Worker:
         self.open_connections = 0
         self.accepting = False
         self.pool = ThreadPool(settings.threads, self._thread_loop, name=name)
+        self.gate = Gate(settings.threads)
+        self.serving: dict[int, Connection] = {}  # thread ident -> the connection it serves
+        self.native_ids: dict[int, int] = {}  # thread ident -> its kernel thread id (thread_blocked)
+        self._stalls: dict[int, tuple[Connection, int, int]] = {}  # ident -> (conn, its requests, checks)
         self.state = ServerState(self._work_waiting)
         self.preamble = Preamble(settings, self.state)  # TLS, PROXY protocol, trusted proxies
         self.protocol = make_protocol(app, settings, self.state)
@@ -78,6 +85,7 @@ class Worker:
         self._tick_r, self._tick_w = os.pipe()
         os.set_blocking(self._tick_w, False)
         self._stolen = threading.local()  # an event a busy thread took to serve next (_work_waiting)
+        self._stepping_out = threading.local()  # this thread leaves the gate after its connection
         self._wake_r, self._wake_w = os.pipe()
 
     # -- the main thread: deadlines and housekeeping ------------------------------------------------------
@@ -86,11 +94,16 @@ class Worker:
         self.epoll.register(self._wake_r, select.EPOLLIN)
         self._resume_accepting()
         self.pool.start()
+        next_sweep = 0.0
         while self.alive:
             self._wait_tick()
+            self._check_stalls()
+            now = time.monotonic()
+            if now < next_sweep and self.stop_deadline is None:
+                continue
+            next_sweep = now + SWEEP_INTERVAL
             if self.stop_deadline is not None:
                 self._pause_accepting()
-            now = time.monotonic()
             self._sweep(now)
             if self.on_tick is not None:
                 self.on_tick(self)
@@ -99,8 +112,8 @@ class Worker:
         self._shutdown()
 
     def _wait_tick(self) -> None:
-        """Sleep until the next sweep, or until `_nudge()`."""
-        if select.select([self._tick_r], [], [], SWEEP_INTERVAL)[0]:
+        """Sleep until the next stall check, or until `_nudge()`."""
+        if select.select([self._tick_r], [], [], STALL_CHECK)[0]:
             os.read(self._tick_r, 4096)
 
     def _nudge(self) -> None:
@@ -108,6 +121,25 @@ class Worker:
             os.write(self._tick_w, b"x")
         except BlockingIOError:
             pass  # the pipe is full: the main loop wakes anyway
+
+    def _check_stalls(self) -> None:
+        """Let one more thread serve for each serving thread that stalled (see `Gate`).
+
+        A thread has stalled when its connection has started no new request for STALLED checks in a row
+        while the thread is blocked, or for CPU_STALLED checks while it runs: a thread the scheduler has
+        merely preempted for a few milliseconds does not count, so fast requests keep one thread.
+        """
+        previous = self._stalls
+        current = {}
+        stalled = 0
+        for ident, conn in list(self.serving.items()):
+            seen = previous.get(ident)
+            checks = seen[2] + 1 if seen and seen[0] is conn and seen[1] == conn.requests else 0
+            current[ident] = (conn, conn.requests, checks)
+            if checks >= CPU_STALLED or (checks >= STALLED and thread_blocked(self.native_ids[ident])):
+                stalled += 1
+        self._stalls = current
+        self.gate.allow(1 + stalled)
 
     def _sweep(self, now: float) -> None:
         """Close parked connections whose idle or head deadline has passed (all idle ones when stopping)."""
@@ -119,7 +151,13 @@ class Worker:
                     self._expire(conn, answer_408=True)
             else:
                 limit = settings.keepalive_timeout if conn.requests else settings.header_timeout
-                if (stopping and conn.requests) or now - conn.idle_since > limit:
+                if stopping and conn.requests:
+                    # A request may be on its way: wait the grace after the last answer, and leave one that
+                    # has arrived to the thread its epoll event goes to (it answers with Connection: close).
+                    limit = settings.keepalive_grace
+                    if now - conn.idle_since > limit and _readable(conn.sock):
+                        continue
+                if now - conn.idle_since > limit:
                     self._expire(conn, answer_408=False)
 
     def _expire(self, conn: Connection, answer_408: bool) -> None:
@@ -132,12 +170,24 @@ class Worker:
 
     # -- pool threads -------------------------------------------------------------------------------------
     def _thread_loop(self) -> None:
+        self.native_ids[threading.get_ident()] = threading.get_native_id()
+        gate = self.gate
+        while self.alive and gate.enter():
+            try:
+                self._run()
+            finally:
+                gate.leave()
+
+    def _run(self) -> None:
+        """Inside the gate: take events and serve them until the worker stops or this thread steps out."""
         poll = self.epoll.poll
         listeners = self.listeners
         busy = self.pool.busy
         ident = threading.get_ident()
         wake = self._wake_r
-        while self.alive:
+        stepping_out = self._stepping_out
+        stepping_out.now = False
+        while self.alive and not stepping_out.now:
             try:
                 events = poll(-1, 1)
             except InterruptedError:
@@ -156,7 +206,10 @@ class Worker:
 
     def _serve(self, conn: Connection | None) -> None:
         """Serve `conn`, then any connection already waiting to be accepted, until none is left."""
+        serving = self.serving
+        ident = threading.get_ident()
         while conn is not None:
+            serving[ident] = conn
             try:
                 protocol = self.protocol  # a connection with `pending` steps (PROXY, TLS) does those first
                 keep = protocol.serve(conn) if not conn.pending else self.preamble.serve(conn, protocol)
@@ -167,7 +220,10 @@ class Worker:
                 self._park(conn)
             else:
                 self._closed(conn)
-            conn = self._take_stolen() or (self._accept_next() if self.accepting else None)
+            conn = self._take_stolen() or (
+                self._accept_next() if self.accepting and not self._stepping_out.now else None
+            )
+        serving.pop(ident, None)
 
     def _accept_next(self) -> Connection | None:
         for fd in self.listeners:
@@ -198,13 +254,15 @@ class Worker:
         return self.preamble.connection(sock, peer, addr)
 
     def _work_waiting(self) -> bool:
-        """When every thread is busy: take one pending event for this thread to serve next, if any.
+        """Whether a thread that answered a request must let its connection go rather than wait on it.
 
-        True means the caller must let its quiet connection go (park it): this thread then serves the
-        event it took (`_take_stolen`), one epoll_wait(0) instead of a readiness probe plus a full wait.
+        Always, as no other thread listens for events meanwhile (see `Gate`); this thread also takes one
+        pending event, if any, to serve next (`_take_stolen`): one epoll_wait(0) instead of a readiness
+        probe plus a full wait. A thread over the gate's count steps out instead.
         """
-        if len(self.pool.busy) < self.pool.size:
-            return False
+        if self.gate.crowded:
+            self._stepping_out.now = True
+            return True
         if getattr(self._stolen, "fd", None) is not None:
             return True  # already holding one (its connection had bytes after all): never take a second
         try:
@@ -212,7 +270,7 @@ class Worker:
         except InterruptedError:
             return False
         if not events or events[0][0] == self._wake_r:
-            return False
+            return True  # nothing waits: park the connection and wait in epoll for whichever comes first
         self._stolen.fd = events[0][0]
         return True
 
@@ -274,11 +332,20 @@ class Worker:
 
     def _shutdown(self) -> None:
         self.alive = False
+        self.gate.close()
         self._pause_accepting()
         for conn in list(self.parked.values()):
             self._expire(conn, answer_408=False)
         os.write(self._wake_w, b"x")  # wakes every thread waiting in epoll
         self.pool.join(timeout=0.5)
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether bytes (or the end of the stream) wait on `sock`, without reading them."""
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return False
 
 
 def set_connection_options(sock: socket.socket, family: int, settings: Settings) -> None:

@@ -99,6 +99,26 @@ def test_blocking_handlers_run_concurrently_up_to_the_thread_count(start_server)
     assert sixteen >= 0.38, f"16 handlers on 8 threads took only {sixteen:.2f}s"
 
 
+@pytest.mark.parametrize("route", ["/sleep?ms=1500", "/spin?ms=1500"])
+def test_a_stalled_handler_does_not_hold_up_other_connections(start_server, route):
+    # One thread serves while requests are fast; a handler that blocks (sleep) or computes (spin) for 1.5 s
+    # gets another thread serving the other connections within milliseconds, not after it.
+    srv = start_server("--threads", "4")
+    results: list[int] = []
+    with RawClient(srv.port, timeout=10) as slow, RawClient(srv.port, timeout=10) as other:
+        assert other.request("GET", "/").status == 200  # accepted and served before the slow one starts
+        waiter = threading.Thread(target=lambda: results.append(slow.request("GET", route).status))
+        waiter.start()
+        time.sleep(0.2)  # the slow request is in its handler
+        start = time.monotonic()
+        statuses = [other.request("GET", "/").status for _ in range(20)]
+        took = time.monotonic() - start
+        waiter.join(10)
+    assert statuses == [200] * 20
+    assert results == [200]
+    assert took < 0.8, f"20 requests beside {route} took {took:.2f}s"
+
+
 def test_connection_cap_makes_extra_connections_wait_not_fail(start_server):
     srv = start_server("--threads", "4", "--max-connections", "2", "--keepalive-timeout", "30")
     first, second = RawClient(srv.port), RawClient(srv.port)

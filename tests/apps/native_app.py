@@ -52,6 +52,14 @@ def sleep(request: Request) -> Response:
     return Response.text("slept\n")
 
 
+def spin(request: Request) -> Response:
+    """Keep the CPU busy (no I/O, no sleep) for `ms` milliseconds."""
+    end = time.perf_counter() + int(request.query_value("ms", "200")) / 1000
+    while time.perf_counter() < end:
+        pass
+    return Response.text("spun\n")
+
+
 def boom(request: Request) -> Response:
     raise RuntimeError("secret-detail-for-the-log-only")
 
@@ -139,6 +147,7 @@ ROUTES = {
     "/no-content": lambda r: Response.no_content(),
     "/created": lambda r: Response.created("/things/1", b"made\n"),
     "/json": lambda r: Response.json({"ok": True, "n": [1, 2]}),
+    "/spin": spin,
     "/custom-server": lambda r: Response.text("mine\n").set_header("Server", "custom/1.0"),
 }
 
