@@ -183,10 +183,17 @@ def await_bytes(conn: Connection, state: ServerState, settings: Settings) -> int
             conn.head_started = now
         elif now - conn.head_started > settings.header_timeout:
             raise RequestTimeout("timed out reading the request head")
-    # When another connection waits for a thread, take only what is already here, else park this one (the
-    # worker hands this thread the waiting one); not when stopping: parking then closes the connection,
-    # and its request may be on the way.
-    n = conn.recv_now() if not state.stopping and state.work_waiting() else conn.recv_wait()
+    # Take only what is already here, and park the connection if nothing is: the thread goes on to the work
+    # that waits (the worker hands it over), or back to epoll, which wakes it for whichever connection
+    # speaks first. Two exceptions wait the grace on this connection: a new connection's first request,
+    # usually on its way, when no other work waits; and any request while stopping, as parking then
+    # closes the connection with the request perhaps on its way.
+    if state.stopping:
+        n = conn.recv_wait()
+    elif state.work_waiting() or conn.requests or conn.buf:
+        n = conn.recv_now()
+    else:
+        n = conn.recv_wait()
     if n < 0:
         return PARK
     return MORE if n else CLOSE

@@ -254,11 +254,11 @@ class Worker:
         return self.preamble.connection(sock, peer, addr)
 
     def _work_waiting(self) -> bool:
-        """Whether a thread that answered a request must let its connection go rather than wait on it.
+        """Whether other work waits for this thread: then it must not wait on its current connection.
 
-        Always, as no other thread listens for events meanwhile (see `Gate`); this thread also takes one
-        pending event, if any, to serve next (`_take_stolen`): one epoll_wait(0) instead of a readiness
-        probe plus a full wait. A thread over the gate's count steps out instead.
+        No other thread listens for events meanwhile (see `Gate`), so this thread takes one pending event,
+        if any, to serve next (`_take_stolen`): one epoll_wait(0) instead of a readiness probe plus a full
+        wait. A thread over the gate's count steps out instead (True, holding nothing).
         """
         if self.gate.crowded:
             self._stepping_out.now = True
@@ -270,7 +270,7 @@ class Worker:
         except InterruptedError:
             return False
         if not events or events[0][0] == self._wake_r:
-            return True  # nothing waits: park the connection and wait in epoll for whichever comes first
+            return False
         self._stolen.fd = events[0][0]
         return True
 
