@@ -138,7 +138,11 @@ class Settings:
     keepalive_timeout: float = opt(5.0, "seconds an idle keep-alive connection is kept", "--keep-alive")
     body_timeout: float = opt(30.0, "seconds without progress reading a body (408)", check=POS_SECONDS)
     send_timeout: float = opt(30.0, "seconds without progress sending a response", check=POS_SECONDS)
-    keepalive_grace: float = opt(0.05, "seconds a thread waits on its idle connection", check=POS_SECONDS)
+    keepalive_grace: float = opt(
+        0.05,
+        "seconds to wait for a new connection's first request, or one on its way when stopping",
+        check=POS_SECONDS,
+    )
     max_drain: int = opt(65536, "unread body bytes drained to keep a connection; beyond, close")
     linger: float = opt(1.0, "seconds to drain a client's bytes after an error before closing")
     server_header: str = opt("ehttpd", "value of the Server response header")

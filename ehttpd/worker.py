@@ -1,12 +1,13 @@
 """One worker process: a pool of threads sharing one epoll set over the listeners and parked connections.
 
-Every idle pool thread waits in that epoll set itself and the kernel wakes one thread per event, which
-serves the connection directly: a new connection is accepted and served by the thread that saw it, and so
-is a parked keep-alive connection that became readable. No hand-off between threads on the request path.
-A thread serves a connection while requests come and parks it (re-arms its one-shot registration) when the
-client goes quiet, so an idle or dribbling client never holds a thread. The main thread only sweeps
-deadlines (idle keep-alive, slow heads) and runs `on_tick` (heartbeat, recycling checks).
-docs/architecture.md has the measurements behind this shape.
+One pool thread at a time serves (the pool's `Gate`): it waits in the epoll set, accepts a new connection
+or takes a parked one that became readable, and serves it itself, with no hand-off between threads on the
+request path. After each answer it takes the next pending event and parks its connection if the client
+has not spoken yet, so connections are served in turn and an idle or dribbling client never holds a
+thread. The threads share the GIL, so more of them only help while one is stalled (blocked in a handler,
+on a slow client, or computing for long): the main thread looks every 2 ms and lets one more in for each
+stalled one. It also sweeps deadlines (idle keep-alive, slow heads) and runs `on_tick` (heartbeat,
+recycling checks). docs/architecture.md has the measurements behind this shape.
 """
 
 from __future__ import annotations
