@@ -104,4 +104,5 @@ def thread_blocked(native_id: int) -> bool:
             text = stat.read()
     except OSError:
         return True
-    return text[text.rindex(b")") + 2 : text.rindex(b")") + 3] != b"R"
+    state = text[text.rindex(b")") + 2 :][:1]  # the field after "(comm)", which may itself hold spaces
+    return state != b"R"

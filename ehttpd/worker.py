@@ -97,10 +97,10 @@ class Worker:
         self.pool.start()
         next_sweep = 0.0
         while self.alive:
-            self._wait_tick()
+            nudged = self._wait_tick()
             self._check_stalls()
             now = time.monotonic()
-            if now < next_sweep and self.stop_deadline is None:
+            if now < next_sweep and not nudged:
                 continue
             next_sweep = now + SWEEP_INTERVAL
             if self.stop_deadline is not None:
@@ -112,10 +112,12 @@ class Worker:
                 break
         self._shutdown()
 
-    def _wait_tick(self) -> None:
-        """Sleep until the next stall check, or until `_nudge()`."""
+    def _wait_tick(self) -> bool:
+        """Sleep until the next stall check, or until `_nudge()` (then True)."""
         if select.select([self._tick_r], [], [], STALL_CHECK)[0]:
             os.read(self._tick_r, 4096)
+            return True
+        return False
 
     def _nudge(self) -> None:
         try:
