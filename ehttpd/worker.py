@@ -37,7 +37,7 @@ log = logging.getLogger("ehttpd.error")
 SOCKOPTS_INHERITED = sys.platform.startswith("linux")  # accepted sockets copy the listener's options
 SWEEP_INTERVAL = 0.25  # seconds between deadline sweeps of parked connections
 STALL_CHECK = 0.002  # seconds between the main thread's looks at what the serving threads do
-STALLED = 2  # checks in a row without a new request on its connection: a blocked thread has stalled
+STALLED = 2  # checks after the first with no new request on its connection: a blocked thread stalled
 CPU_STALLED = 25  # ... and a running one (a long computation): about 50 ms
 PARKED = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
 # Not EPOLLEXCLUSIVE: it hands a new connection's wake-up to one worker only, and when that worker is
@@ -128,8 +128,8 @@ class Worker:
     def _check_stalls(self) -> None:
         """Let one more thread serve for each serving thread that stalled (see `Gate`).
 
-        A thread has stalled when its connection has started no new request for STALLED checks in a row
-        while the thread is blocked, or for CPU_STALLED checks while it runs: a thread the scheduler has
+        A thread has stalled when its connection has started no new request in STALLED checks after the
+        first while the thread is blocked, or in CPU_STALLED checks while it runs: a thread the scheduler has
         merely preempted for a few milliseconds does not count, so fast requests keep one thread.
         """
         previous = self._stalls
