@@ -1,4 +1,4 @@
-"""The pool's threads: which are busy serving a connection (and since when), and how many may run."""
+"""The pool's threads, and how many of them may serve at once."""
 
 from __future__ import annotations
 
@@ -8,27 +8,19 @@ from collections.abc import Callable
 
 
 class ThreadPool:
-    """`size` daemon threads each running `loop()`; `busy` maps a thread's ident to when its work began."""
+    """`size` daemon threads each running `loop()`."""
 
     def __init__(self, size: int, loop: Callable[[], None], name: str = "ehttpd") -> None:
         self.size = size
         self.loop = loop
         self.name = name
         self.threads: list[threading.Thread] = []
-        self.busy: dict[int, float] = {}
 
     def start(self) -> None:
         for i in range(self.size):
             thread = threading.Thread(target=self.loop, name=f"{self.name}-{i}", daemon=True)
             thread.start()
             self.threads.append(thread)
-
-    def all_busy(self) -> bool:
-        return len(self.busy) >= self.size
-
-    @property
-    def busy_count(self) -> int:
-        return len(self.busy)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the threads to end; True if all ended within `timeout`."""

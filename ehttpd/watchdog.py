@@ -1,10 +1,9 @@
 """--request-timeout inside a worker: find one request that has run too long, and the stack of its thread.
 
-The protocol's `serve(conn)` is wrapped to note which connection each thread serves. On every tick the
-watchdog samples them: a thread still on the same connection and the same request number
-(`conn.requests` counts the requests begun on it) as at the previous samples, and not reading a new
-request head, is still in that request. This costs the hot path nothing per request, only a dict entry
-per connection hand-off.
+The worker notes which connection each pool thread serves (`Worker.serving`). On every tick the watchdog
+samples them: a thread still on the same connection and the same request number (`conn.requests` counts
+the requests begun on it) as at the previous samples, and not reading a new request head, is still in
+that request. This costs the hot path nothing per request.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from __future__ import annotations
 import sys
 import threading
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 
@@ -21,23 +19,8 @@ class StuckRequests:
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self.serving: dict[int, Any] = {}  # thread ident -> the connection it serves
+        self.serving: dict[int, Any] = {}  # thread ident -> the connection it serves (the worker's)
         self._seen: dict[int, tuple[Any, int, float]] = {}  # ident -> (connection, request number, since)
-
-    def wrap(self, serve: Callable[[Any], bool]) -> Callable[[Any], bool]:
-        """`serve(conn)` that records the connection its thread serves while it runs."""
-        serving = self.serving
-        get_ident = threading.get_ident
-
-        def tracked(conn: Any) -> bool:
-            ident = get_ident()
-            serving[ident] = conn
-            try:
-                return serve(conn)
-            finally:
-                serving.pop(ident, None)
-
-        return tracked
 
     def check(self, now: float) -> list[tuple[int, float]]:
         """(thread ident, seconds in its request) of every thread over the timeout."""

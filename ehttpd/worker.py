@@ -73,7 +73,7 @@ class Worker:
         self.accepting = False
         self.pool = ThreadPool(settings.threads, self._thread_loop, name=name)
         self.gate = Gate(settings.threads)
-        self.serving: dict[int, Connection] = {}  # thread ident -> the connection it serves
+        self.serving: dict[int, Connection] = {}  # thread ident -> the connection it serves (busy threads)
         self.native_ids: dict[int, int] = {}  # thread ident -> its kernel thread id (thread_blocked)
         self._stalls: dict[int, tuple[Connection, int, int]] = {}  # ident -> (conn, its requests, checks)
         self.state = ServerState(self._work_waiting)
@@ -185,8 +185,6 @@ class Worker:
         """Inside the gate: take events and serve them until the worker stops or this thread steps out."""
         poll = self.epoll.poll
         listeners = self.listeners
-        busy = self.pool.busy
-        ident = threading.get_ident()
         wake = self._wake_r
         stepping_out = self._stepping_out
         stepping_out.now = False
@@ -198,21 +196,17 @@ class Worker:
             for fd, _ in events:
                 if fd == wake:
                     continue  # level-triggered: every thread sees it and re-checks `alive`
-                busy[ident] = time.monotonic()
-                try:
-                    if fd in listeners:
-                        self._serve(self._accept_one(fd))
-                    else:
-                        self._serve(self._take_parked(fd))
-                finally:
-                    del busy[ident]
+                if fd in listeners:
+                    self._serve(self._accept_one(fd))
+                else:
+                    self._serve(self._take_parked(fd))
 
     def _serve(self, conn: Connection | None) -> None:
         """Serve `conn`, then any connection already waiting to be accepted, until none is left."""
         serving = self.serving
         ident = threading.get_ident()
         while conn is not None:
-            serving[ident] = conn
+            serving[ident] = conn  # read by the stall check, the request-timeout watchdog, the busy gauge
             try:
                 protocol = self.protocol  # a connection with `pending` steps (PROXY, TLS) does those first
                 keep = protocol.serve(conn) if not conn.pending else self.preamble.serve(conn, protocol)

@@ -105,8 +105,8 @@ def _serve(spec: WorkerSpec) -> int:
     if settings.metrics_bind and attach is not None:
         tick.metrics = RequestMetrics()
         attach(tick.metrics)
-    if tick.stuck is not None:  # an instance attribute: the worker looks up protocol.serve per connection
-        worker.protocol.serve = tick.stuck.wrap(worker.protocol.serve)  # type: ignore[method-assign]
+    if tick.stuck is not None:
+        tick.stuck.serving = worker.serving  # which connection each pool thread serves, kept by the worker
     install_signal_handlers(worker, settings.graceful_timeout)
     tick.publish(worker)  # its gauges are in place before the master sees it up
     spec.heartbeat.beat(0, time.monotonic())  # the first beat tells the master this worker is up
@@ -129,7 +129,7 @@ class Tick:
 
     def publish(self, worker: Worker) -> None:
         """The gauges and request counters into the heartbeat page, for the status and metrics views."""
-        gauges = (worker.open_connections, len(worker.pool.busy), worker.pool.size)
+        gauges = (worker.open_connections, len(worker.serving), worker.pool.size)
         totals = self.metrics.totals() if self.metrics is not None else None
         publish(self.spec.heartbeat.memory, METRICS_AT, gauges, totals)
 

@@ -17,13 +17,14 @@ from .helpers import free_port, wait_for_port
 
 CLIENT_HOST = "127.0.0.2"
 
-NGINX = """\
+# nginx in the foreground as one process, its files under {dir}, and the site from {dir}/{site}.
+NGINX_MAIN = """\
 daemon off;
 master_process off;
 worker_processes 1;
 error_log {dir}/nginx-error.log;
 pid {dir}/nginx.pid;
-events {{ worker_connections 64; }}
+events {{ worker_connections {connections}; }}
 http {{
     access_log off;
     client_body_temp_path {dir}/body;
@@ -31,16 +32,20 @@ http {{
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://127.0.0.1:{backend};
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto https;
-            proxy_set_header X-Forwarded-Host shop.example;
-        }}
+    include {dir}/{site};
+}}
+"""
+
+NGINX_SITE = """\
+server {{
+    listen 127.0.0.1:{port};
+    location / {{
+        proxy_pass http://127.0.0.1:{backend};
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto https;
+        proxy_set_header X-Forwarded-Host shop.example;
     }}
 }}
 """
@@ -92,7 +97,9 @@ def nginx(backend: int, directory: Path) -> ExternalProxy:
     if binary is None:
         pytest.skip("nginx is not installed")
     port = free_port()
-    (directory / "nginx.conf").write_text(NGINX.format(dir=directory, port=port, backend=backend))
+    (directory / "site.conf").write_text(NGINX_SITE.format(port=port, backend=backend))
+    main = NGINX_MAIN.format(dir=directory, connections=64, site="site.conf")
+    (directory / "nginx.conf").write_text(main)
     return ExternalProxy(
         [binary, "-p", str(directory), "-c", str(directory / "nginx.conf")], [port], directory
     )

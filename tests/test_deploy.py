@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from .extproxy import CLIENT_HOST, ExternalProxy
+from .extproxy import CLIENT_HOST, NGINX_MAIN, ExternalProxy
 from .helpers import ROOT, ServerProcess, free_port, wait_for_port
 from .tlscerts import Certs, client_context, make_certs
 
@@ -270,23 +270,6 @@ def test_systemd_socket_activation_and_notify(tmp_path):
 
 
 # -- (b) nginx in front -----------------------------------------------------------------------------------
-NGINX_MAIN = """\
-daemon off;
-master_process off;
-worker_processes 1;
-error_log {dir}/nginx-error.log;
-pid {dir}/nginx.pid;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    include {dir}/ehttpd.conf;
-}}
-"""
 
 
 def test_nginx_in_front(tmp_path, certs):
@@ -303,7 +286,7 @@ def test_nginx_in_front(tmp_path, certs):
         },
     )
     (tmp_path / "ehttpd.conf").write_text(site)
-    (tmp_path / "nginx.conf").write_text(NGINX_MAIN.format(dir=tmp_path))
+    (tmp_path / "nginx.conf").write_text(NGINX_MAIN.format(dir=tmp_path, connections=256, site="ehttpd.conf"))
     argv = [binary("nginx"), "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
     server = ServerProcess(
         APP, *rebind(recipe_args(recipe, "127.0.0.1:8000"), backend), bind=False, port=backend

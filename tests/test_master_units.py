@@ -119,7 +119,7 @@ def test_stuck_requests_are_found_per_thread_and_request():
     assert [ident for ident, _ in watchdog.check(106.1)] == [2]  # the same request for 1.1 s now
 
 
-def test_the_watchdog_wraps_serve_and_shows_the_stack_of_a_real_thread():
+def test_the_watchdog_shows_the_stack_of_a_real_thread():
     watchdog = StuckRequests(timeout=1.0)
     release = threading.Event()
     conn = SimpleNamespace(requests=1, head_started=None)
@@ -128,7 +128,14 @@ def test_the_watchdog_wraps_serve_and_shows_the_stack_of_a_real_thread():
         release.wait(10)
         return True
 
-    serve = watchdog.wrap(handler_that_hangs)
+    def serve(c) -> bool:  # as Worker._serve: the thread is in `serving` while it serves the connection
+        ident = threading.get_ident()
+        watchdog.serving[ident] = c
+        try:
+            return handler_that_hangs(c)
+        finally:
+            watchdog.serving.pop(ident, None)
+
     thread = threading.Thread(target=serve, args=(conn,), name="pool-7")
     thread.start()
     try:
