@@ -33,6 +33,7 @@ class Connection:
         "closed",
         "head_started",
         "idle_since",
+        "more",
         "peer",
         "pending",
         "record",
@@ -56,6 +57,7 @@ class Connection:
         self.sent = 0  # bytes sent on this connection (the access log takes differences)
         self.record = None  # the access log's record of the request in progress, when logging
         self.closed = False
+        self.more = False  # the last read filled the buffer: bytes may be left that epoll will not report
         self.registered = False  # in the worker's epoll set (parked before)
         self.body_timeout = body_timeout
         self.tls = False
@@ -71,22 +73,28 @@ class Connection:
         try:
             data = self.sock.recv(RECV_SIZE, socket.MSG_DONTWAIT)
         except BlockingIOError:
+            self.more = False
             return -1
         except (ConnectionResetError, BrokenPipeError):
             return 0
         self.buf += data
-        return len(data)
+        n = len(data)
+        self.more = n == RECV_SIZE
+        return n
 
     def recv_wait(self) -> int:
         """Append what arrives within the keep-alive grace; -1 on timeout, 0 on end of stream."""
         try:
             data = self.sock.recv(RECV_SIZE)
         except BlockingIOError:
+            self.more = False
             return -1
         except (ConnectionResetError, BrokenPipeError):
             return 0
         self.buf += data
-        return len(data)
+        n = len(data)
+        self.more = n == RECV_SIZE
+        return n
 
     def fill_body(self) -> None:
         """Append more request body bytes; the peer going away or stalling is an error here."""

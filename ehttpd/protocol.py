@@ -1,8 +1,9 @@
 """The HTTP/1.1 connection loop: read a head, build the Request, call the handler, write the Response.
 
-A pool thread runs `serve(conn)` while the connection has work. When the client goes quiet the loop hands
-the connection back (returns True) for the worker's poller to park, so an idle or dribbling client never
-holds a thread; a thread only waits a short grace on its connection when no other connection is queued.
+A pool thread runs `serve(conn)` for one request, and for more only while no other connection waits: then
+it hands the connection back (returns True) for the worker to park, as it does when the client goes quiet,
+so connections take turns and an idle or dribbling client never holds a thread. A thread only waits a
+short grace on a new connection's first request, when no other connection is queued.
 """
 
 from __future__ import annotations
@@ -68,11 +69,12 @@ class HTTPProtocol:
         """Serve requests while they come; True if the connection should be parked, False once closed."""
         buf = conn.buf
         limits = self.limits
+        answered = False
         while True:
             try:
                 end = find_head(buf, limits) if buf else -1
                 if end < 0:
-                    step = await_bytes(conn, self.state, self.settings)
+                    step = await_bytes(conn, self.state, self.settings, answered)
                     if step == MORE:
                         continue
                     if step == CLOSE:
@@ -91,6 +93,7 @@ class HTTPProtocol:
                 conn.record = AccessRecord(head, conn.sent)
             if not self.handle(conn, head):
                 return False
+            answered = True
             conn.idle_since = time.monotonic()
 
     def handle(self, conn: Connection, head: RequestHead) -> bool:
@@ -173,8 +176,9 @@ class HTTPProtocol:
         return False
 
 
-def await_bytes(conn: Connection, state: ServerState, settings: Settings) -> int:
-    """Wait briefly for more of the next request; PARK when the client is quiet, CLOSE at its end."""
+def await_bytes(conn: Connection, state: ServerState, settings: Settings, answered: bool = False) -> int:
+    """Read more of the next request: PARK when the client is quiet or, once `answered` (this turn served
+    a request), when other connections wait; MORE when bytes came; CLOSE at the stream's end."""
     # Even when stopping: a request already on its way (a new connection's first, a keep-alive client's
     # next) is read and answered with Connection: close; closing now would reset it unanswered.
     if conn.buf:
@@ -184,13 +188,20 @@ def await_bytes(conn: Connection, state: ServerState, settings: Settings) -> int
         elif now - conn.head_started > settings.header_timeout:
             raise RequestTimeout("timed out reading the request head")
     # Take only what is already here, and park the connection if nothing is: the thread goes on to the work
-    # that waits (the worker hands it over), or back to epoll, which wakes it for whichever connection
-    # speaks first. Two exceptions wait the grace on this connection: a new connection's first request,
-    # usually on its way, when no other work waits; and any request while stopping, as parking then
-    # closes the connection with the request perhaps on its way.
+    # that waits, or back to epoll, which reports whichever connection speaks first. After an answer, the
+    # connection yields to those waiting without a read: epoll reports the bytes that arrived, and the
+    # connection comes round in its turn. It reads first where bytes may be left behind that epoll will
+    # not report again: after a read that filled the buffer (`conn.more`), and on TLS (OpenSSL holds
+    # decrypted bytes). Two cases wait the grace on this connection: a new connection's first request,
+    # usually on its way, when no other work waits; and any request while stopping, as parking then closes
+    # the connection with the request perhaps on its way.
     if state.stopping:
         n = conn.recv_wait()
-    elif state.work_waiting() or conn.requests or conn.buf:
+    elif answered:
+        if not conn.more and state.work_waiting():
+            return PARK
+        n = conn.recv_now()
+    elif conn.requests or conn.buf or state.work_waiting():
         n = conn.recv_now()
     else:
         n = conn.recv_wait()

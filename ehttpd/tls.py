@@ -89,6 +89,7 @@ class TLSConnection(Connection):
         self, sock: socket.socket, peer, server_addr, body_timeout: float, grace: float, send_timeout: float
     ) -> None:
         super().__init__(sock, peer, server_addr, body_timeout)
+        self.more = True  # OpenSSL may hold decrypted bytes epoll cannot see: always read before parking
         self.grace = grace
         self.send_timeout = send_timeout
         self.timeout: float | None = None  # the socket's Python timeout; None: blocking, kernel timeouts

@@ -1,13 +1,14 @@
 """One worker process: a pool of threads sharing one epoll set over the listeners and parked connections.
 
-One pool thread at a time serves (the pool's `Gate`): it waits in the epoll set, accepts a new connection
-or takes a parked one that became readable, and serves it itself, with no hand-off between threads on the
-request path. After each answer it takes the next pending event and parks its connection if the client
-has not spoken yet, so connections are served in turn and an idle or dribbling client never holds a
-thread. The threads share the GIL, so more of them only help while one is stalled (blocked in a handler,
-on a slow client, or computing for long): the main thread looks every 2 ms and lets one more in for each
-stalled one. It also sweeps deadlines (idle keep-alive, slow heads) and runs `on_tick` (heartbeat,
-recycling checks). docs/architecture.md has the measurements behind this shape.
+One pool thread at a time serves (the pool's `Gate`): it takes the connections epoll reported ready, in
+the order reported (the `ready` queue, filled up to BATCH events per epoll call), accepts new ones, and
+serves each itself, with no hand-off between threads on the request path. After each answer, if other
+connections wait, it parks the connection and serves the next: one request per turn, so a fast client
+cannot keep the thread from the others, and an idle or dribbling client never holds a thread. The threads
+share the GIL, so more of them only help while one is stalled (blocked in a handler, on a slow client, or
+computing for long): the main thread looks every 2 ms and lets one more in for each stalled one. It also
+sweeps deadlines (idle keep-alive, slow heads) and runs `on_tick` (heartbeat, recycling checks).
+docs/architecture.md has the measurements behind this shape.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import socket
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 
 from .config import Settings
@@ -39,7 +41,11 @@ SWEEP_INTERVAL = 0.25  # seconds between deadline sweeps of parked connections
 STALL_CHECK = 0.002  # seconds between the main thread's looks at what the serving threads do
 STALLED = 2  # checks after the first with no new request on its connection: a blocked thread stalled
 CPU_STALLED = 25  # ... and a running one (a long computation): about 50 ms
-PARKED = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
+# Edge-triggered: a connection stays registered from its first park to its close (no epoll_ctl per
+# request), and each arrival of bytes reports it once. An event taken while its connection is being served
+# marks it `woken`, and parking it then queues it again, so no arrival is missed.
+PARKED = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET
+BATCH = 16  # events taken per epoll call
 # Not EPOLLEXCLUSIVE: it hands a new connection's wake-up to one worker only, and when that worker is
 # stopping (HUP, TTOU, recycling) and unregisters the listener, the connection waits unaccepted until
 # another one arrives. Waking every worker costs one EAGAIN accept per extra worker; the busiest worker
@@ -85,7 +91,10 @@ class Worker:
         # Event.set() there deadlocks when the signal lands while the main thread holds the Event's lock.
         self._tick_r, self._tick_w = os.pipe()
         os.set_blocking(self._tick_w, False)
-        self._stolen = threading.local()  # an event a busy thread took to serve next (_work_waiting)
+        self.ready: deque[int] = deque()  # descriptors epoll reported, in order, not yet taken by a thread
+        self.woken: set[int] = set()  # connections reported ready while being served (re-queued at park)
+        self.pollers = 0  # threads waiting in epoll; one is kicked when the queue fills behind their back
+        self._kick = os.eventfd(0, os.EFD_NONBLOCK)
         self._stepping_out = threading.local()  # this thread leaves the gate after its connection
         self._wake_r, self._wake_w = os.pipe()
 
@@ -93,6 +102,7 @@ class Worker:
     def run(self) -> None:
         """Serve until `stop()`; returns once connections are drained or the graceful timeout passed."""
         self.epoll.register(self._wake_r, select.EPOLLIN)
+        self.epoll.register(self._kick, select.EPOLLIN | select.EPOLLET)  # wakes one waiting thread
         self._resume_accepting()
         self.pool.start()
         next_sweep = 0.0
@@ -180,26 +190,49 @@ class Worker:
                 self._run()
             finally:
                 gate.leave()
+                self._kick_if_waiting()  # what this thread leaves queued goes to one still inside
 
     def _run(self) -> None:
         """Inside the gate: take events and serve them until the worker stops or this thread steps out."""
-        poll = self.epoll.poll
-        listeners = self.listeners
-        wake = self._wake_r
+        ready = self.ready
         stepping_out = self._stepping_out
         stepping_out.now = False
         while self.alive and not stepping_out.now:
+            if ready:
+                conn = self._take_ready()
+                if conn is not None:
+                    self._serve(conn)
+            else:
+                self._wait_for_events()
+
+    def _wait_for_events(self) -> None:
+        with self.lock:
+            self.pollers += 1
+        try:
+            if not self.ready:  # checked after counting in: a thread that queues events now kicks us
+                self._queue(self.epoll.poll(-1, BATCH))
+        except InterruptedError:
+            pass
+        finally:
+            with self.lock:
+                self.pollers -= 1
+
+    def _queue(self, events: list[tuple[int, int]]) -> None:
+        """Append reported descriptors to `ready`; the wake pipe (level-triggered: every thread sees it and
+        re-checks `alive`) and the kick only wake threads."""
+        wake = self._wake_r
+        kick = self._kick
+        append = self.ready.append
+        for fd, _ in events:
+            if fd != wake and fd != kick:
+                append(fd)
+
+    def _kick_if_waiting(self) -> None:
+        if self.ready and self.pollers:
             try:
-                events = poll(-1, 1)
-            except InterruptedError:
-                continue
-            for fd, _ in events:
-                if fd == wake:
-                    continue  # level-triggered: every thread sees it and re-checks `alive`
-                if fd in listeners:
-                    self._serve(self._accept_one(fd))
-                else:
-                    self._serve(self._take_parked(fd))
+                os.eventfd_write(self._kick, 1)
+            except OSError:
+                pass  # the worker is shutting down
 
     def _serve(self, conn: Connection | None) -> None:
         """Serve `conn`, then any connection already waiting to be accepted, until none is left."""
@@ -217,7 +250,7 @@ class Worker:
                 self._park(conn)
             else:
                 self._closed(conn)
-            conn = self._take_stolen() or (
+            conn = self._take_ready() or (
                 self._accept_next() if self.accepting and not self._stepping_out.now else None
             )
         serving.pop(ident, None)
@@ -251,52 +284,61 @@ class Worker:
         return self.preamble.connection(sock, peer, addr)
 
     def _work_waiting(self) -> bool:
-        """Whether other work waits for this thread: then it must not wait on its current connection.
+        """Whether other connections wait for this thread: then its current one yields its turn.
 
-        No other thread listens for events meanwhile (see `Gate`), so this thread takes one pending event,
-        if any, to serve next (`_take_stolen`): one epoll_wait(0) instead of a readiness probe plus a full
-        wait. A thread over the gate's count steps out instead (True, holding nothing).
+        Looks at the `ready` queue, and when that is empty takes pending events without waiting (one
+        epoll_wait(0) per BATCH). A thread over the gate's count steps out instead (True).
         """
         if self.gate.crowded:
             self._stepping_out.now = True
             return True
-        if getattr(self._stolen, "fd", None) is not None:
-            return True  # already holding one (its connection had bytes after all): never take a second
+        ready = self.ready
+        if ready:
+            return True
         try:
-            events = self.epoll.poll(0, 1)
+            events = self.epoll.poll(0, BATCH)
         except InterruptedError:
             return False
-        if not events or events[0][0] == self._wake_r:
-            return False
-        self._stolen.fd = events[0][0]
-        return True
+        if events:
+            self._queue(events)
+            self._kick_if_waiting()  # another thread inside waits in epoll: this one may stall next
+        return bool(ready)
 
-    def _take_stolen(self) -> Connection | None:
-        """The connection of the event `_work_waiting` took for this thread, if any (it must be served)."""
-        fd = getattr(self._stolen, "fd", None)
-        if fd is None:
+    def _take_ready(self) -> Connection | None:
+        """The connection of the next queued event: accepted, or taken from the parked ones."""
+        try:
+            fd = self.ready.popleft()
+        except IndexError:
             return None
-        self._stolen.fd = None
-        return self._accept_one(fd) if fd in self.listeners else self._take_parked(fd)
+        if fd in self.listeners:
+            return self._accept_one(fd) if self.accepting else None
+        with self.lock:
+            conn = self.parked.pop(fd, None)
+            if conn is None:  # being served (or closed): parking it queues it again
+                self.woken.add(fd)
+        return conn
 
     def _park(self, conn: Connection) -> None:
         fd = conn.sock.fileno()
         with self.lock:
             self.parked[fd] = conn
-            if conn.registered:
-                self.epoll.modify(fd, PARKED)
-            else:
+            if not conn.registered:
                 conn.registered = True
                 self.epoll.register(fd, PARKED)
+            if fd in self.woken:  # bytes arrived while it was served: its event was taken meanwhile
+                self.woken.discard(fd)
+                self.ready.append(fd)
 
     def _take_parked(self, fd: int) -> Connection | None:
         with self.lock:
             return self.parked.pop(fd, None)
 
     def _closed(self, conn: Connection) -> None:
+        fd = conn.sock.fileno()
         conn.close()  # closing the descriptor also removes it from the epoll set
         with self.lock:
             self.open_connections -= 1
+            self.woken.discard(fd)
         if not self.accepting and self.open_connections < self.settings.max_connections:
             self._resume_accepting()
 

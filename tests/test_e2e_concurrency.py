@@ -119,6 +119,42 @@ def test_a_stalled_handler_does_not_hold_up_other_connections(start_server, rout
     assert took < 0.8, f"20 requests beside {route} took {took:.2f}s"
 
 
+def test_connections_take_turns_one_request_each(start_server):
+    # One thread, so turns are all there is. The first connection's next request arrives while its first is
+    # in an 800 ms handler, but after the second connection's request: the second is answered first, not
+    # after the first connection's next 800 ms. (Sent together, the two would be pipelined: served in a row.)
+    srv = start_server("--threads", "1")
+    done: dict[str, float] = {}
+    slow = b"GET /sleep?ms=800 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+    def read(client: RawClient, name: str, count: int) -> None:
+        for i in range(count):
+            assert client.read_response().status == 200
+            done[f"{name} {i}"] = time.monotonic()
+
+    with RawClient(srv.port, timeout=10) as first, RawClient(srv.port, timeout=10) as second:
+        assert first.request("GET", "/").status == 200  # both accepted, served, parked
+        assert second.request("GET", "/").status == 200
+        readers = [
+            threading.Thread(target=read, args=(first, "first", 2)),
+            threading.Thread(target=read, args=(second, "second", 1)),
+        ]
+        for reader in readers:
+            reader.start()
+        first.send(slow)
+        time.sleep(0.3)  # the first request is in its handler
+        second.send(REQUEST)
+        time.sleep(0.2)
+        first.send(slow)
+        for reader in readers:
+            reader.join(10)
+    assert len(done) == 3
+    # Answers sent back to back reach their two readers in either order; an 800 ms handler between them
+    # does not: the second connection was answered before the first one's next request ran.
+    waited = done["first 1"] - done["second 0"]
+    assert waited > 0.4, f"the second connection waited for the first one's next turn ({waited:.3f}s)"
+
+
 def test_connection_cap_makes_extra_connections_wait_not_fail(start_server):
     srv = start_server("--threads", "4", "--max-connections", "2", "--keepalive-timeout", "30")
     first, second = RawClient(srv.port), RawClient(srv.port)
