@@ -235,7 +235,7 @@ class Worker:
                 pass  # the worker is shutting down
 
     def _serve(self, conn: Connection | None) -> None:
-        """Serve `conn`, then any connection already waiting to be accepted, until none is left."""
+        """Serve `conn`, then the queued connections and those waiting to be accepted, until none is left."""
         serving = self.serving
         ident = threading.get_ident()
         while conn is not None:
@@ -250,9 +250,9 @@ class Worker:
                 self._park(conn)
             else:
                 self._closed(conn)
-            conn = self._take_ready() or (
-                self._accept_next() if self.accepting and not self._stepping_out.now else None
-            )
+            if self._stepping_out.now:  # over the gate's count: what is queued goes to the threads inside
+                break
+            conn = self._take_ready() or (self._accept_next() if self.accepting else None)
         serving.pop(ident, None)
 
     def _accept_next(self) -> Connection | None:
