@@ -155,6 +155,39 @@ def test_connections_take_turns_one_request_each(start_server):
     assert waited > 0.4, f"the second connection waited for the first one's next turn ({waited:.3f}s)"
 
 
+def test_pipelined_requests_past_one_read_are_all_answered_while_others_wait(start_server):
+    # 5,000 pipelined requests (175 KB) arrive faster than one 64 KB read takes them; meanwhile other
+    # connections keep asking, so after each answer the connection yields without reading. The bytes left
+    # behind a full read are not reported by epoll again: the connection must read them before it parks.
+    srv = start_server("--threads", "1")
+    count = 5000
+    stop = threading.Event()
+    others: list[int] = []
+
+    def other() -> None:
+        with RawClient(srv.port, timeout=10) as client:
+            while not stop.is_set():
+                others.append(client.request("GET", "/").status)
+
+    helpers = [threading.Thread(target=other) for _ in range(2)]
+    for helper in helpers:
+        helper.start()
+    try:
+        with RawClient(srv.port, timeout=10) as client:
+            payload = REQUEST * count
+            assert len(payload) > 2 * 65536
+            sender = threading.Thread(target=client.send, args=(payload,))
+            sender.start()
+            statuses = [client.read_response().status for _ in range(count)]
+            sender.join(10)
+    finally:
+        stop.set()
+        for helper in helpers:
+            helper.join(10)
+    assert statuses == [200] * count
+    assert others and set(others) == {200}
+
+
 def test_connection_cap_makes_extra_connections_wait_not_fail(start_server):
     srv = start_server("--threads", "4", "--max-connections", "2", "--keepalive-timeout", "30")
     first, second = RawClient(srv.port), RawClient(srv.port)
