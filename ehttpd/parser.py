@@ -65,6 +65,8 @@ _ABSOLUTE_RE = re.compile(f"(?i:https?)://{_HOST}(?::[0-9]*)?(?:[/?].*)?", re.DO
 _OWS = " \t"
 _MAX_LEADING_CRLF = 16  # RFC 9112 §2.2: ignore a few empty lines before the request line
 _FRAMING = frozenset(("host", "content-length", "transfer-encoding", "connection", "expect"))
+_HOSTS_SEEN: set[str] = set()  # Host values already found valid
+_HOSTS_SEEN_MAX = 1024
 
 
 @dataclass(slots=True)
@@ -230,7 +232,10 @@ def _frame(
             hosts += 1
             host = value
         elif name == "connection":
-            connection += [v.strip(_OWS) for v in value.lower().split(",")]
+            if "," in value:
+                connection += [v.strip(_OWS) for v in value.lower().split(",")]
+            else:  # the usual single option
+                connection.append(value.lower())
         elif name == "content-length":
             lengths += [v.strip(_OWS) for v in value.split(",")]
         elif name == "transfer-encoding":
@@ -243,8 +248,11 @@ def _frame(
     if host is None:
         if http11:
             raise BadRequest("missing Host header")
-    elif not _PLAIN_HOST_RE.fullmatch(host) and not _HOST_RE.fullmatch(host):
-        raise BadRequest("invalid Host header")
+    elif host not in _HOSTS_SEEN:
+        if not _PLAIN_HOST_RE.fullmatch(host) and not _HOST_RE.fullmatch(host):
+            raise BadRequest("invalid Host header")
+        if len(_HOSTS_SEEN) < _HOSTS_SEEN_MAX:  # clients repeat a few Host values: check each once
+            _HOSTS_SEEN.add(host)
     if target[0] != "/" or method == "CONNECT":
         _check_target_form(method, target)
     content_length = None
