@@ -83,7 +83,7 @@ class HTTPProtocol:
                     return True
                 head = parse_head(buf, end, limits)
             except HTTPError as exc:
-                refuse(conn, exc, self.settings.linger)
+                self.reject(conn, exc)
                 return False
             del buf[:end]
             conn.head_started = None
@@ -118,7 +118,7 @@ class HTTPProtocol:
                 raise TypeError(f"handler returned {type(resp).__name__}, not a Response")
         except HTTPError as exc:
             # The body stream itself failed (framing, size, timeout): nothing after it can be trusted.
-            refuse(conn, exc, self.settings.linger)
+            self.reject(conn, exc)
             return False
         except ClientDisconnected:
             conn.close()
@@ -159,6 +159,14 @@ class HTTPProtocol:
         if not keep:
             conn.linger_close(self.settings.linger) if not body.complete else conn.close()
         return keep
+
+    def reject(self, conn: Connection, exc: HTTPError) -> None:
+        """Answer a request we cannot serve with its status and close; the metrics count it too."""
+        refuse(conn, exc, self.settings.linger)
+        record = conn.record
+        conn.record = None
+        if self.metrics is not None:
+            self.metrics.observe(exc.status, time.perf_counter() - record.started if record else 0.0)
 
     def make_body(self, conn: Connection, head: RequestHead) -> Body:
         if head.chunked:

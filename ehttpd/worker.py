@@ -179,6 +179,10 @@ class Worker:
         if answer_408:
             exc = RequestTimeout("timed out reading the request head")
             conn.send_now(error_response(exc.status, exc.reason))
+            metrics = getattr(self.protocol, "metrics", None)  # raw mode has none
+            if metrics is not None:  # counted like every response, timed from the head's first byte
+                started = conn.head_started
+                metrics.observe(exc.status, time.monotonic() - started if started is not None else 0.0)
         self._closed(conn)
 
     # -- pool threads -------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from .connection import Connection
 from .errors import ClientDisconnected, HTTPError
 from .forwarded import apply_environ
 from .parser import RequestHead
-from .protocol import HTTPProtocol, ServerState, refuse
+from .protocol import HTTPProtocol, ServerState
 from .response import FileBody, Response
 from .writer import BodyStream
 
@@ -193,7 +193,7 @@ class WSGIProtocol(HTTPProtocol):
         """The application raised before its response started: answer 500 (or the body's 4xx), or close."""
         close_result(result)
         if isinstance(exc, HTTPError) and sr.stream is None:
-            refuse(conn, exc, self.settings.linger)  # the request body itself was bad or too slow
+            self.reject(conn, exc)  # the request body itself was bad or too slow
             return False
         if isinstance(exc, (ClientDisconnected, BrokenPipeError, ConnectionResetError)):
             conn.close()
