@@ -132,15 +132,19 @@ def forwarded_view(trust: Trust, headers: Iterable[tuple[str, str]]) -> View | N
     )
 
 
-def native_view(trust: Trust, headers: Iterable[tuple[str, str]], peer: Any, scheme: str) -> tuple[Any, str]:
-    """The (peer, scheme) a native Request gets on a trusted connection."""
+def native_view(
+    trust: Trust, headers: Iterable[tuple[str, str]], peer: Any, scheme: str
+) -> tuple[Any, str, str | None]:
+    """The (peer, scheme, forwarded host or None) a native Request gets on a trusted connection."""
     for name, _ in headers:  # run for every request of a trusted peer: usually finds nothing
         if name in NAMES:
             break
     else:
-        return peer, scheme
+        return peer, scheme, None
     view = forwarded_view(trust, headers)
-    return (view.client or peer, view.scheme or scheme) if view is not None else (peer, scheme)
+    if view is None:
+        return peer, scheme, None
+    return view.client or peer, view.scheme or scheme, view.host
 
 
 def apply_environ(trust: Trust, headers: Iterable[tuple[str, str]], environ: dict) -> None:

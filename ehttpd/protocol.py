@@ -111,7 +111,9 @@ class HTTPProtocol:
             head.keep_alive,
         )
         if conn.trusted:  # the peer is a trusted proxy: X-Forwarded-* / Forwarded name the client
-            req.peer, req.scheme = native_view(self.forwarders, head.headers, req.peer, req.scheme)
+            req.peer, req.scheme, host = native_view(self.forwarders, head.headers, req.peer, req.scheme)
+            if host is not None:
+                req.host = host
         try:
             resp = self.handler(req)
             if not isinstance(resp, Response):

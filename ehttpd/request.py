@@ -13,6 +13,7 @@ class Request:
     """One request: method, target, version, headers, peer address and the body as a stream."""
 
     __slots__ = (
+        "_host",
         "_query",
         "body",
         "headers",
@@ -47,6 +48,24 @@ class Request:
         self.scheme = scheme
         self.keep_alive = keep_alive
         self._query: dict[str, list[str]] | None = None
+        self._host: str | None = None  # set when a trusted proxy forwarded the host; else read when asked
+
+    @property
+    def host(self) -> str:
+        """The host[:port] the client asked for: what a trusted proxy forwarded (X-Forwarded-Host or
+        Forwarded host=), else the authority of an absolute-form target (RFC 9112 §3.2.2), else the Host
+        field ("" when an HTTP/1.0 request has none)."""
+        if self._host is None:
+            target = self.target
+            if target[0] != "/" and "://" in target:
+                self._host = target.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
+            else:
+                self._host = self.headers.get("host") or ""
+        return self._host
+
+    @host.setter
+    def host(self, value: str) -> None:
+        self._host = value
 
     @property
     def raw_path(self) -> str:

@@ -200,8 +200,14 @@ def test_trusted_peer_forwarded_headers_apply(default_trust):
     if app == "peer_echo:app":
         assert direct["peer"][0] == "127.0.0.1" and direct["scheme"] == "http"
         assert (forwarded["peer"], forwarded["scheme"]) == (["203.0.113.9", 0], "https")
-        assert forwarded["host"] == f"127.0.0.1:{server.port}"  # the native Request keeps the Host field
-        assert (rfc["peer"], rfc["scheme"]) == (["2001:db8::7", 4711], "https")
+        assert forwarded["host"] == f"127.0.0.1:{server.port}"  # the Host field stays as sent
+        assert direct["request_host"] == f"127.0.0.1:{server.port}"
+        assert forwarded["request_host"] == "shop.example"  # Request.host: what the proxy forwarded
+        assert (rfc["peer"], rfc["scheme"], rfc["request_host"]) == (
+            ["2001:db8::7", 4711],
+            "https",
+            "shop.example:8443",
+        )
     else:
         assert direct["REMOTE_ADDR"] == "127.0.0.1" and direct["wsgi.url_scheme"] == "http"
         assert forwarded == {
@@ -275,6 +281,7 @@ def test_untrusted_peer_forwarded_headers_are_ignored(app, allow):
         server.stop()
     if app == "peer_echo:app":
         assert got["peer"][0] == "127.0.0.1" and got["scheme"] == "http"
+        assert got["request_host"] == f"127.0.0.1:{server.port}"
     else:
         assert (got["REMOTE_ADDR"], got["wsgi.url_scheme"]) == ("127.0.0.1", "http")
         assert got["HTTP_HOST"] == got["SERVER_NAME"] + ":" + got["SERVER_PORT"] == f"127.0.0.1:{server.port}"

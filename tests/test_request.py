@@ -12,6 +12,30 @@ def req(target: str, method: str = "GET", headers=()) -> Request:
     return Request(method, target, "HTTP/1.1", Headers(headers), EMPTY_BODY, ("127.0.0.1", 5000))
 
 
+# -- host --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("target", "headers", "host"),
+    [
+        ("/", [("host", "shop.example:8080")], "shop.example:8080"),
+        ("/", [], ""),  # HTTP/1.0 may send no Host
+        (
+            "http://origin.example:81/x?y=1",
+            [("host", "other.example")],
+            "origin.example:81",
+        ),  # RFC 9112 §3.2.2
+        ("http://origin.example?y=1", [("host", "other.example")], "origin.example"),
+    ],
+)
+def test_host_is_the_field_or_the_absolute_form_authority(target, headers, host):
+    assert req(target, headers=headers).host == host
+
+
+def test_host_set_from_a_trusted_proxy_wins():
+    r = req("/", headers=[("host", "127.0.0.1:8000")])
+    r.host = "shop.example"
+    assert r.host == "shop.example" and r.header("host") == "127.0.0.1:8000"
+
+
 # -- target, path, query -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("target", "raw_path", "path", "query_string"),

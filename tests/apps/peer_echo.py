@@ -1,7 +1,8 @@
 """A native app for the TLS, PROXY protocol and forwarded-header tests: what the server made of the request.
 
-Any path → JSON {"peer", "scheme", "host", "pid"}; POST adds the body's length and sha256; ?sleep=MS waits
-first; /file?size=N answers a file response of N bytes (made once in $EHTTPD_TEST_FILES, or the temp dir).
+Any path → JSON {"peer", "scheme", "host" (the field), "request_host" (Request.host), "pid"}; POST adds
+the body's length and sha256; ?sleep=MS waits first; /file?size=N answers a file response of N bytes (made
+once in $EHTTPD_TEST_FILES, or the temp dir).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def app(request: Request) -> Response:
         "peer": list(peer) if isinstance(peer, tuple) else peer,
         "scheme": request.scheme,
         "host": request.header("host"),
+        "request_host": request.host,
         "pid": os.getpid(),
     }
     if request.method == "POST":
