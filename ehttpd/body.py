@@ -1,7 +1,8 @@
 """Request body streams: Content-Length or chunked, read lazily from the connection.
 
 `100 Continue` goes out on the first read, so a client that waits for it sends the body only when the
-handler really wants it (RFC 9110 §10.1.1).
+handler really wants it (RFC 9110 §10.1.1), and never once the final response has started (it would land
+inside that response): a read then waits for what the client sends on its own.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .errors import ContentTooLarge
 from .parser import Limits
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+WITHHELD = 2  # _expect_continue once the final response started: no 100 any more, and no drain
 READ_CHUNK = 65536
 
 
@@ -44,7 +46,7 @@ class Body:
             return data
         if self._eof:
             return b""
-        if self._expect_continue:
+        if self._expect_continue == 1:  # True, not WITHHELD
             self._expect_continue = False
             self._conn.send(CONTINUE)
         data = self._read_raw(limit)
@@ -105,6 +107,11 @@ class Body:
     def __iter__(self) -> Iterator[bytes]:
         while line := self.readline():
             yield line
+
+    def response_started(self) -> None:
+        """The final response's head goes out now: a 100 Continue may no longer be sent."""
+        if self._expect_continue:
+            self._expect_continue = WITHHELD
 
     def drain(self, max_bytes: int) -> bool:
         """Read and drop what is left, up to `max_bytes`; True if the body was read to its end."""

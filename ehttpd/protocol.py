@@ -133,6 +133,8 @@ class HTTPProtocol:
     def respond(self, conn: Connection, head: RequestHead, body: Body, resp: Response) -> bool:
         """Write `resp`, then settle the connection; False once it is closed (shared with WSGI)."""
         keep = head.keep_alive and not self.state.stopping and self.can_reuse(body)
+        if head.expect_continue:
+            body.response_started()  # a body iterable may still read the request: no 100 inside the response
         try:
             keep = self.writer.write(conn, resp, head.method, head.version, keep)
         except (OSError, ClientDisconnected):

@@ -293,6 +293,8 @@ class StartResponse:
         head = self.head
         keep = head.keep_alive and not proto.state.stopping and proto.can_reuse(self.body)
         stream = BodyStream()
+        if head.expect_continue:
+            self.body.response_started()
         self.sent = True
         self.broken = False
         self.stream = _DISCARD  # if sending the head fails, nothing more goes out

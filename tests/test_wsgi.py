@@ -200,6 +200,22 @@ def test_100_continue_is_sent_on_the_first_read_only(port):
         assert resp.status == 200 and resp.closes
 
 
+def test_no_100_continue_once_the_response_has_started(port):
+    # The app sends its head with write() before it reads the body: a 100 then would land inside the 200's
+    # body. The client, given a final status, sends the body anyway (as curl does after its wait).
+    with RawClient(port) as client:
+        client.send(
+            b"POST /write-then-read HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+        )
+        head = client.read_head()
+        assert head.status == 200
+        client.send(b"hello")
+        client.buf += b"".join(iter(lambda: client.sock.recv(65536), b""))  # until the server closes
+        assert b"100 Continue" not in client.buf
+        assert client.buf == b"8\r\nstarted;\r\n6\r\nread 5\r\n0\r\n\r\n"
+        assert head.closes  # the body was not read when the head went out
+
+
 def test_unread_small_body_is_drained_and_the_connection_kept(port):
     with RawClient(port) as client:
         assert client.request("POST", "/unread", body=b"x" * 1000).status == 200

@@ -281,6 +281,14 @@ def r_closed(environ, start_response):
     return Recorded(environ, int(query(environ, "n", "2")))
 
 
+def r_write_then_read(environ, start_response):
+    """Starts its response with write(), then reads the request body and sends its length."""
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    write(b"started;")
+    data = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    return [b"read %d" % len(data)]
+
+
 def r_unread(environ, start_response):
     """Does not read the request body at all."""
     return text(start_response, b"ignored your body")
@@ -306,6 +314,7 @@ ROUTES = {
     "/cookie": r_cookie,
     "/closed": r_closed,
     "/unread": r_unread,
+    "/write-then-read": r_write_then_read,
 }
 MISBEHAVING = {
     "/raise-before": r_raise_before,
