@@ -296,17 +296,19 @@ class Worker:
         if self.gate.crowded:
             self._stepping_out.now = True
             return True
-        ready = self.ready
-        if ready:
-            return True
+        if not self.ready:
+            self._take_events()
+        return bool(self.ready)
+
+    def _take_events(self) -> None:
+        """Queue what epoll reports pending, without waiting."""
         try:
             events = self.epoll.poll(0, BATCH)
         except InterruptedError:
-            return False
+            return
         if events:
             self._queue(events)
             self._kick_if_waiting()  # another thread inside waits in epoll: this one may stall next
-        return bool(ready)
 
     def _take_ready(self) -> Connection | None:
         """The connection of the next queued event: accepted, or taken from the parked ones."""
@@ -315,7 +317,15 @@ class Worker:
         except IndexError:
             return None
         if fd in self.listeners:
-            return self._accept_one(fd) if self.accepting else None
+            if not self.accepting:
+                return None
+            conn = self._accept_one(fd)
+            if conn is not None:
+                # One connection per turn of the listener: what epoll reports now (the listener again if
+                # more wait, behind the connections ready before them) goes in the queue, so a burst of
+                # new connections neither waits for the queue to run dry nor jumps ahead of it.
+                self._take_events()
+            return conn
         with self.lock:
             conn = self.parked.pop(fd, None)
             if conn is None:  # being served (or closed): parking it queues it again
