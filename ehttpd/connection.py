@@ -31,6 +31,7 @@ class Connection:
         "body_timeout",
         "buf",
         "closed",
+        "fd",
         "head_started",
         "idle_since",
         "more",
@@ -48,6 +49,7 @@ class Connection:
 
     def __init__(self, sock: socket.socket, peer, server_addr, body_timeout: float) -> None:
         self.sock = sock
+        self.fd = sock.fileno()  # kept after close: the worker's tables are keyed by it
         self.peer = peer
         self.server_addr = server_addr
         self.buf = bytearray()
@@ -68,11 +70,11 @@ class Connection:
         return self.sock.fileno()
 
     # -- reading ---------------------------------------------------------------------------------------
-    def recv_now(self) -> int:
-        """Append what is readable right now; -1 if nothing is, 0 on end of stream."""
+    def recv_now(self, flags: int = socket.MSG_DONTWAIT) -> int:
+        """Append what is readable right now; -1 if nothing is, 0 on end of stream. (`flags` 0: recv_wait.)"""
         try:
-            data = self.sock.recv(RECV_SIZE, socket.MSG_DONTWAIT)
-        except BlockingIOError:
+            data = self.sock.recv(RECV_SIZE, flags)
+        except BlockingIOError:  # nothing readable, or SO_RCVTIMEO passed
             self.more = False
             return -1
         except (ConnectionResetError, BrokenPipeError):
@@ -84,17 +86,7 @@ class Connection:
 
     def recv_wait(self) -> int:
         """Append what arrives within the keep-alive grace; -1 on timeout, 0 on end of stream."""
-        try:
-            data = self.sock.recv(RECV_SIZE)
-        except BlockingIOError:
-            self.more = False
-            return -1
-        except (ConnectionResetError, BrokenPipeError):
-            return 0
-        self.buf += data
-        n = len(data)
-        self.more = n == RECV_SIZE
-        return n
+        return self.recv_now(0)
 
     def fill_body(self) -> None:
         """Append more request body bytes; the peer going away or stalling is an error here."""

@@ -132,9 +132,7 @@ class HTTPProtocol:
 
     def respond(self, conn: Connection, head: RequestHead, body: Body, resp: Response) -> bool:
         """Write `resp`, then settle the connection; False once it is closed (shared with WSGI)."""
-        keep = head.keep_alive and not self.state.stopping and self.can_reuse(body)
-        if head.expect_continue:
-            body.response_started()  # a body iterable may still read the request: no 100 inside the response
+        keep = self.head_goes_out(head, body)
         try:
             keep = self.writer.write(conn, resp, head.method, head.version, keep)
         except (OSError, ClientDisconnected):
@@ -164,9 +162,22 @@ class HTTPProtocol:
             conn.linger_close(self.settings.linger) if not body.complete else conn.close()
         return keep
 
+    def head_goes_out(self, head: RequestHead, body: Body) -> bool:
+        """The final response's head is about to be sent (here or by WSGI's write()): no 100 Continue may
+        follow it, as the body may still be read (by an iterable, or after write()). Returns whether the
+        connection may carry another request after this response."""
+        if head.expect_continue:
+            body.response_started()
+        return head.keep_alive and not self.state.stopping and self.can_reuse(body)
+
     def reject(self, conn: Connection, exc: HTTPError) -> None:
-        """Answer a request we cannot serve with its status and close; the metrics count it too."""
-        refuse(conn, exc, self.settings.linger)
+        """Answer a request we cannot serve with its status, close with a lingering close; counted too."""
+        try:
+            conn.send(error_response(exc.status, exc.reason))
+        except OSError:
+            conn.close()
+        else:
+            conn.linger_close(self.settings.linger)
         record = conn.record
         conn.record = None
         if self.metrics is not None:
@@ -220,13 +231,3 @@ def await_bytes(conn: Connection, state: ServerState, settings: Settings, answer
     if n < 0:
         return PARK
     return MORE if n else CLOSE
-
-
-def refuse(conn: Connection, exc: HTTPError, linger: float) -> None:
-    """Answer a request we cannot serve with its status, then close with a lingering close."""
-    try:
-        conn.send(error_response(exc.status, exc.reason))
-    except OSError:
-        conn.close()
-        return
-    conn.linger_close(linger)

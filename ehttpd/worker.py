@@ -174,7 +174,7 @@ class Worker:
                     self._expire(conn, answer_408=False)
 
     def _expire(self, conn: Connection, answer_408: bool) -> None:
-        if self._take_parked(conn.sock.fileno()) is None:
+        if self._take_parked(conn.fd) is None:
             return  # a thread picked it up meanwhile
         if answer_408:
             exc = RequestTimeout("timed out reading the request head")
@@ -214,9 +214,7 @@ class Worker:
             self.pollers += 1
         try:
             if not self.ready:  # checked after counting in: a thread that queues events now kicks us
-                self._queue(self.epoll.poll(-1, BATCH))
-        except InterruptedError:
-            pass
+                self._queue(self.epoll.poll(-1, BATCH))  # EINTR is retried by Python (PEP 475)
         finally:
             with self.lock:
                 self.pollers -= 1
@@ -302,10 +300,7 @@ class Worker:
 
     def _take_events(self) -> None:
         """Queue what epoll reports pending, without waiting."""
-        try:
-            events = self.epoll.poll(0, BATCH)
-        except InterruptedError:
-            return
+        events = self.epoll.poll(0, BATCH)
         if events:
             self._queue(events)
             self._kick_if_waiting()  # another thread inside waits in epoll: this one may stall next
@@ -333,7 +328,7 @@ class Worker:
         return conn
 
     def _park(self, conn: Connection) -> None:
-        fd = conn.sock.fileno()
+        fd = conn.fd
         with self.lock:
             self.parked[fd] = conn
             if not conn.registered:
@@ -348,11 +343,10 @@ class Worker:
             return self.parked.pop(fd, None)
 
     def _closed(self, conn: Connection) -> None:
-        fd = conn.sock.fileno()
         conn.close()  # closing the descriptor also removes it from the epoll set
         with self.lock:
             self.open_connections -= 1
-            self.woken.discard(fd)
+            self.woken.discard(conn.fd)
         if not self.accepting and self.open_connections < self.settings.max_connections:
             self._resume_accepting()
 

@@ -291,10 +291,8 @@ class StartResponse:
         """Send the head now (the writer decides the framing) and keep the body stream for the rest."""
         proto = self.proto
         head = self.head
-        keep = head.keep_alive and not proto.state.stopping and proto.can_reuse(self.body)
+        keep = proto.head_goes_out(head, self.body)
         stream = BodyStream()
-        if head.expect_continue:
-            self.body.response_started()
         self.sent = True
         self.broken = False
         self.stream = _DISCARD  # if sending the head fails, nothing more goes out
