@@ -164,7 +164,18 @@ def parse_head(buf: bytes | bytearray, end: int, limits: Limits = DEFAULT_LIMITS
     else:
         headers = []
     method, target, _, minor = match.groups()
+    if "#" in target:
+        target = _without_fragment(target)
     return _frame(method, target, "HTTP/1.1" if minor == "1" else "HTTP/1.0", headers, end, limits)
+
+
+def _without_fragment(target: str) -> str:
+    """The target without a "#fragment": a fragment is the client's own and has no place in a request
+    target (RFC 9112 §3.2); dropped, as nginx and gunicorn do, rather than passed on in the path."""
+    target = target.partition("#")[0]
+    if not target:
+        raise BadRequest("invalid request target")
+    return target
 
 
 def _head_fault(buf: bytes | bytearray, text: str, start: int, end: int, limits: Limits) -> NoReturn:

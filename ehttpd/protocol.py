@@ -125,7 +125,7 @@ class HTTPProtocol:
         except ClientDisconnected:
             conn.close()
             return False
-        except Exception:
+        except BaseException:  # SystemExit too: a pool thread must outlive any handler
             log.exception("handler failed on %s %s", head.method, head.target)
             resp = Response.internal_error()
         return self.respond(conn, head, body, resp)
@@ -138,7 +138,7 @@ class HTTPProtocol:
         except (OSError, ClientDisconnected):
             conn.close()
             return False
-        except Exception:
+        except BaseException:  # an iterable body runs the handler's code
             log.exception("writing the response failed on %s %s", head.method, head.target)
             conn.close()
             return False

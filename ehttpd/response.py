@@ -81,8 +81,10 @@ class Response:
     def content_length(self) -> int | None:
         """The body's length when it is known before sending."""
         body = self.body
-        if isinstance(body, (bytes, bytearray, memoryview)):
+        if isinstance(body, (bytes, bytearray)):
             return len(body)
+        if isinstance(body, memoryview):
+            return body.nbytes
         if isinstance(body, FileBody):
             return body.length
         declared = self.headers.get("Content-Length")

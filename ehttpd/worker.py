@@ -245,7 +245,7 @@ class Worker:
             try:
                 protocol = self.protocol  # a connection with `pending` steps (PROXY, TLS) does those first
                 keep = protocol.serve(conn) if not conn.pending else self.preamble.serve(conn, protocol)
-            except Exception:
+            except BaseException:  # SystemExit from application code would end the thread silently
                 log.exception("connection loop failed")
                 keep = False
             if keep and (self.stop_deadline is None or not conn.requests):  # a new one gets its first answer

@@ -180,6 +180,8 @@ class BodyStream:
             return self._send_file(chunk)
         if not chunk:
             return True
+        if type(chunk) is memoryview and chunk.nbytes != len(chunk):  # len() counts items, not bytes
+            chunk = chunk.cast("B") if chunk.c_contiguous else chunk.tobytes()
         if self.chunked:
             conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         else:

@@ -8,6 +8,7 @@ engine's own. The common case, one bytes chunk matching its Content-Length, goes
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -74,8 +75,9 @@ class WSGIProtocol(HTTPProtocol):
         target = head.target
         if target[0] == "/":
             path, _, query = target.partition("?")
+            authority = ""
         else:
-            path, query = split_target(target)
+            path, query, authority = split_target(target)
         if "%" in path:
             path = unquote_to_bytes(path).decode("latin-1")
         script = self.script_name
@@ -109,6 +111,8 @@ class WSGIProtocol(HTTPProtocol):
                 environ[key] = value
         if head.content_length is not None:
             environ["CONTENT_LENGTH"] = str(head.content_length)
+        if authority:  # RFC 9112 §3.2.2: an absolute-form target's authority overrides Host
+            environ["HTTP_HOST"] = authority
         if conn.trusted:  # the peer is a trusted proxy: X-Forwarded-* / Forwarded name the client
             apply_environ(self.forwarders, head.headers, environ)
         sr = StartResponse(self, conn, head, body)
@@ -116,11 +120,11 @@ class WSGIProtocol(HTTPProtocol):
         try:
             result = self.app(environ, sr)
             if type(result) is list and sr.stream is None:  # the common case, and a list has no close()
-                resp = list_response(sr, result)
+                resp = list_response(sr, result, head.method)
                 result = None
             else:
                 resp, rest = self.response(sr, result, head.method)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit too: a pool thread must outlive any application
             return self.failed(conn, head, sr, result, exc)
         if result is None:
             return self.respond(conn, head, body, resp)
@@ -140,13 +144,15 @@ class WSGIProtocol(HTTPProtocol):
 
         Returns (response, rest): `rest` is the iterator still to check for bytes beyond the Content-Length
         when the first chunk alone filled it (that chunk went out with the head in one send), else None.
-        Once write() has sent the head, the response is None and `rest` is what is left to stream.
+        When the body is to be streamed (write() was called, or more chunks may follow the first), the
+        response is None and `rest` is what `finish_stream` sends through the stream write() uses, so a
+        write() from inside the iterable lands in the same body.
         """
         if sr.stream is not None:
             return None, iter(result)
         kind = type(result)
         if kind is list or kind is tuple:
-            return list_response(sr, result), None
+            return list_response(sr, result, method), None
         if kind is FileWrapper and sr.code:
             resp = file_response(sr, result)
             if resp is not None:
@@ -169,27 +175,32 @@ class WSGIProtocol(HTTPProtocol):
         sr.sent = True  # the head goes out now: start_response() with exc_info must re-raise from here
         declared = sr.length
         if not first:
-            return sr.make(b"" if not declared else ()), None
+            # HEAD: an empty body says nothing of GET's length, so no Content-Length (RFC 9110 §8.6)
+            return sr.make(b"" if not declared and method != "HEAD" else ()), None
         if declared == len(first):
             return sr.make(first), (it if method != "HEAD" else None)
-        return sr.make(chain((first,), it)), None
+        return None, chain((first,), it)
 
     def finish_stream(self, conn: Connection, head: RequestHead, body: Body, sr: StartResponse, rest) -> bool:
-        """Finish a response whose head went out with a write(): stream the rest, end the framing."""
+        """Send the head unless write() did, stream the rest, end the framing."""
         try:
+            if sr.stream is None:
+                sr.start_stream()
             for chunk in rest:
                 sr.stream_send(chunk)
             ok = sr.stream.finish()  # type: ignore[union-attr]
         except (OSError, HTTPError):
             conn.close()
             return False
-        except Exception:
+        except BaseException:
             log.exception("application failed on %s %s after its response started", head.method, head.target)
             conn.close()
             return False
         return self.settle(conn, body, sr.keep and ok and not sr.broken)
 
-    def failed(self, conn: Connection, head: RequestHead, sr: StartResponse, result, exc: Exception) -> bool:
+    def failed(
+        self, conn: Connection, head: RequestHead, sr: StartResponse, result, exc: BaseException
+    ) -> bool:
         """The application raised before its response started: answer 500 (or the body's 4xx), or close."""
         close_result(result)
         if isinstance(exc, HTTPError) and sr.stream is None:
@@ -284,6 +295,8 @@ class StartResponse:
         if not data:
             return
         if self.stream is None:
+            if self.sent:  # the head went out with a body that filled the declared Content-Length
+                raise RuntimeError("write() after the response's whole Content-Length was sent")
             self.start_stream()
         self.stream_send(data)
 
@@ -390,19 +403,22 @@ def header_key(name: str) -> str:
     return key
 
 
-def split_target(target: str) -> tuple[str, str]:
-    """(path, query) of an absolute-form target; asterisk- and authority-form have no path."""
+def split_target(target: str) -> tuple[str, str, str]:
+    """(path, query, authority) of an absolute-form target; asterisk- and authority-form have no path, and
+    give no authority (a CONNECT target names where to tunnel, not this server's host)."""
     if "://" not in target:
-        return "", ""
+        return "", "", ""
     rest = target.split("://", 1)[1]
     slash = rest.find("/")
     question = rest.find("?")
     if slash < 0 or 0 <= question < slash:
+        end = question if question >= 0 else len(rest)
         path_query = "/" + rest[question:] if question >= 0 else "/"
     else:
+        end = slash
         path_query = rest[slash:]
     path, _, query = path_query.partition("?")
-    return path, query
+    return path, query, rest[:end]
 
 
 def strip_root(path: str, script: str) -> str:
@@ -412,7 +428,7 @@ def strip_root(path: str, script: str) -> str:
     return path
 
 
-def list_response(sr: StartResponse, result: list | tuple) -> Response:
+def list_response(sr: StartResponse, result: list | tuple, method: str) -> Response:
     """A list or tuple of chunks: all in memory, so the Content-Length is known when not declared."""
     if not sr.code:
         raise RuntimeError("the application returned without calling start_response()")
@@ -420,6 +436,8 @@ def list_response(sr: StartResponse, result: list | tuple) -> Response:
     for chunk in result:
         if type(chunk) is not bytes and not isinstance(chunk, (bytes, bytearray)):
             raise TypeError(f"the application returned a {type(chunk).__name__} chunk, not bytes")
+    if declared is None and method == "HEAD" and not any(result):
+        return sr.make(())  # an empty body says nothing of GET's length: no Content-Length (RFC 9110 §8.6)
     if len(result) == 1 and (declared is None or declared == len(result[0])):
         return sr.make(result[0])
     resp = sr.make(result)
@@ -431,6 +449,8 @@ def list_response(sr: StartResponse, result: list | tuple) -> Response:
 def file_response(sr: StartResponse, wrapper: FileWrapper) -> Response | None:
     """A wsgi.file_wrapper over a regular file, sent with os.sendfile from its current position."""
     file = wrapper.filelike
+    if not is_plain_file(file):
+        return None  # a BytesIO, a socket file, or one whose read() transforms (gzip.open): iterate it
     try:
         fd = file.fileno()
         info = os.fstat(fd)
@@ -448,6 +468,15 @@ def file_response(sr: StartResponse, wrapper: FileWrapper) -> Response | None:
     return sr.make([FileBody(file, offset, size, owned=False)])
 
 
+def is_plain_file(file) -> bool:
+    """Whether read() on `file` gives the bytes of its descriptor as they are, so sendfile may stand in
+    for it: a binary file as open() makes them (FileIO, alone or under a BufferedReader), not a wrapper
+    such as GzipFile, whose fileno() is that of the compressed file beneath it."""
+    if isinstance(file, io.FileIO):
+        return True
+    return isinstance(file, (io.BufferedReader, io.BufferedRandom)) and isinstance(file.raw, io.FileIO)
+
+
 def has_more(rest: Iterator, length: int | None) -> bool:
     """True (and logged) when an iterator still yields bytes after its Content-Length was sent."""
     try:
@@ -455,7 +484,7 @@ def has_more(rest: Iterator, length: int | None) -> bool:
             if chunk:
                 log.error("response body longer than its Content-Length %s; closing", length)
                 return True
-    except Exception:
+    except BaseException:
         log.exception("the application failed after its Content-Length was sent; closing")
         return True
     return False
@@ -469,7 +498,7 @@ def close_result(result) -> None:
     if close is not None:
         try:
             close()
-        except Exception:
+        except BaseException:
             log.exception("the application's close() failed")
 
 

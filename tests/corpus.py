@@ -361,6 +361,11 @@ VALID: list[tuple[str, bytes, list[Req]]] = [
         [Req("M-SEARCH_1", "/a%20b/c;p?x=[1]&y=~!$'()*+,@:")],
     ),
     (
+        "target-fragment-dropped",  # RFC 9112 §3.2: no fragment in a request-target; nginx drops it too
+        r(b"GET /p?a=1#frag HTTP/1.1", HOST) + r(b"GET http://a/b#c?d HTTP/1.1", HOST),
+        [Req("GET", "/p?a=1"), Req("GET", "http://a/b")],
+    ),
+    (
         "host-ipv6-and-empty",
         r(b"GET / HTTP/1.1", b"Host: [::1]:8080") + r(b"GET http://a/ HTTP/1.1", b"Host:"),
         [
@@ -456,6 +461,7 @@ INVALID: list[tuple[bytes, int, str]] = [
         "RFC 9112 §3.2 / RFC 3986 §2: non-ASCII octet in the request-target",
     ),
     (r(b"GET /\x00 HTTP/1.1", HOST), 400, "RFC 9112 §3.2 / RFC 3986 §2: NUL in the request-target"),
+    (r(b"GET #frag HTTP/1.1", HOST), 400, "RFC 9112 §3.2: a request-target that is only a fragment"),
     (
         r(b"G(T / HTTP/1.1", HOST),
         400,

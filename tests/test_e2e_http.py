@@ -383,6 +383,17 @@ def test_handler_server_header_is_not_doubled(port):
 
 
 # -- failures ------------------------------------------------------------------------------------------
+def test_system_exit_from_a_handler_answers_500_and_keeps_every_thread(server, port):
+    for _ in range(10):  # more than the server's threads: a thread lost to each would wedge it
+        with RawClient(port) as client:
+            assert client.request("GET", "/exit").status == 500
+    assert get(port, "/").status == 200
+    deadline = time.monotonic() + 3
+    while "SystemExit: 2" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "SystemExit: 2" in server.log()
+
+
 def test_raising_handler_gives_500_and_logs_the_traceback(server, port):
     with RawClient(port) as client:
         resp = client.request("GET", "/boom")

@@ -8,6 +8,7 @@ after the response started, wrong Content-Lengths, invalid status and headers, a
 
 from __future__ import annotations
 
+import array
 import hashlib
 import json
 import os
@@ -16,6 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from ehttpd.wsgi import split_target
 
 from .helpers import ServerProcess
 from .httpraw import RawClient, exchange
@@ -109,9 +112,32 @@ def test_path_info_is_percent_decoded_as_latin1_and_raw_uri_keeps_the_encoding(p
     assert env["QUERY_STRING"] == "q=%2F%C3%A9"  # the query string is not decoded
 
 
-def test_absolute_form_target_gives_its_path(port):
-    env = environ_of(port, "http://example.com/environ/x?y=1")
+def test_absolute_form_target_gives_its_path_and_its_host(port):
+    env = environ_of(port, "http://example.com/environ/x?y=1", {"Host": "evil.example"})
     assert (env["PATH_INFO"], env["QUERY_STRING"]) == ("/environ/x", "y=1")
+    assert env["HTTP_HOST"] == "example.com"  # RFC 9112 §3.2.2: Host is ignored for the target's authority
+    env = environ_of(port, "HTTP://example.com:8080/environ", {"Host": "evil.example"})
+    assert env["HTTP_HOST"] == "example.com:8080"
+
+
+@pytest.mark.parametrize(
+    ("target", "parts"),
+    [
+        ("http://h.example:1/p/q?y=1", ("/p/q", "y=1", "h.example:1")),
+        ("http://h.example:1?y=/1", ("/", "y=/1", "h.example:1")),
+        ("https://h.example", ("/", "", "h.example")),
+        ("*", ("", "", "")),
+        ("h.example:443", ("", "", "")),  # CONNECT's authority-form names a tunnel, not this host
+    ],
+)
+def test_split_target(target, parts):
+    assert split_target(target) == parts
+
+
+def test_a_fragment_in_the_target_is_dropped(port):
+    env = environ_of(port, "/environ/x?y=1#frag")
+    assert (env["PATH_INFO"], env["QUERY_STRING"], env["RAW_URI"]) == ("/environ/x", "y=1", "/environ/x?y=1")
+    assert environ_of(port, "/environ#frag?z")["QUERY_STRING"] == ""
 
 
 def test_header_fields_map_to_http_keys_underscores_dropped_repeats_joined(port):
@@ -300,6 +326,48 @@ def test_write_callable_streams_before_the_iterable(port):
     assert resp.body == b"written twice then returned"
 
 
+def test_write_from_inside_the_iterable_goes_into_the_same_body(port):
+    with RawClient(port) as client:
+        resp = client.request("GET", "/write-in-iter")
+        assert resp.chunked and resp.body == b"yielded written yielded again"
+        assert client.request("GET", "/empty").status == 200  # one head, and the stream still in sync
+
+
+def test_write_past_a_filled_content_length_sends_nothing_more_and_closes(server, port):
+    (resp,), closed = exchange(port, b"GET /write-past-length HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (resp.header("content-length"), resp.body) == ("5", b"01234")
+    assert closed  # and nothing after the body: no second head
+    wait_for_log(server, "write() after the response's whole Content-Length was sent")
+
+
+def test_write_of_a_memoryview_counts_its_bytes(port):
+    with RawClient(port) as client:
+        resp = client.request("GET", "/write-memoryview")
+        assert resp.chunked and resp.body == array.array("i", [1, 2, 3]).tobytes()
+        assert client.request("GET", "/empty").status == 200
+
+
+def test_head_of_a_streamed_response_sends_no_content_length(port):
+    # RFC 9110 §8.6: a Content-Length on HEAD must be what GET would send; an empty body does not say.
+    with RawClient(port) as client:
+        for target in ("/head-stream", "/head-stream?gen=1"):
+            head = client.request("HEAD", target)
+            assert head.status == 200 and head.body == b"", target
+            assert head.header("content-length") is None, (target, head)
+        get = client.request("GET", "/head-stream")
+        assert get.chunked and get.body == b"line 0\nline 1\nline 2\n"
+    (head,), closed = exchange(port, b"HEAD /head-stream HTTP/1.0\r\n\r\n", method="HEAD")
+    assert head.header("content-length") is None and closed
+
+
+def test_system_exit_from_the_application_answers_500_and_keeps_every_thread(server, port):
+    for _ in range(6):  # more than the server's 4 threads: a thread lost to each would wedge it
+        (resp,), closed = exchange(port, b"GET /exit HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert resp.status == 500 and not closed
+    assert environ_of(port)["REQUEST_METHOD"] == "GET"
+    wait_for_log(server, "SystemExit: 2")
+
+
 def test_exc_info_replaces_the_response_before_it_started(port):
     with RawClient(port) as client:
         resp = client.request("GET", "/exc-info")
@@ -326,6 +394,12 @@ def test_file_wrapper_sends_the_file(port, data_file):
         assert tail.body == data[-10:]
         filelike = client.request("GET", "/filelike")
         assert filelike.body == b"abc" * 10000
+
+
+def test_file_wrapper_over_a_gzip_file_sends_what_read_gives(port):
+    with RawClient(port) as client:
+        resp = client.request("GET", "/file-gzip?id=gzip")
+        assert resp.status == 200 and resp.body == b"what read() gives, not the compressed bytes\n" * 200
 
 
 def test_file_wrapper_shorter_than_declared_closes(server, port, data_file):

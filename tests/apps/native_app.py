@@ -64,6 +64,10 @@ def boom(request: Request) -> Response:
     raise RuntimeError("secret-detail-for-the-log-only")
 
 
+def exit_now(request: Request) -> Response:
+    raise SystemExit(2)  # as argparse does inside a request: not an Exception
+
+
 def stream_fail(request: Request) -> Response:
     def parts():
         yield b"first\n"
@@ -130,6 +134,7 @@ ROUTES = {
     "/stream": stream,
     "/sleep": sleep,
     "/boom": boom,
+    "/exit": exit_now,
     "/pattern": pattern,
     "/stream-fail": stream_fail,
     "/short-body": short_body,

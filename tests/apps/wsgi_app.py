@@ -10,6 +10,8 @@ parameter into the directory in $EHTTPD_TEST_RECORD, for the test to read.
 
 from __future__ import annotations
 
+import array
+import gzip
 import json
 import os
 import sys
@@ -24,6 +26,7 @@ warnings.simplefilter("error", WSGIWarning)
 
 RECORD = Path(os.environ.get("EHTTPD_TEST_RECORD", "/tmp"))
 FILE = os.environ.get("EHTTPD_TEST_FILE", "")
+GZIPPED_TEXT = b"what read() gives, not the compressed bytes\n" * 200
 
 
 def record(environ, what: str) -> None:
@@ -144,6 +147,36 @@ def r_write(environ, start_response):
     return [b"then returned"]
 
 
+def r_write_in_iter(environ, start_response):
+    """write() called while the server iterates the returned iterable: it goes into the same body."""
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+
+    def body():
+        yield b"yielded "
+        write(b"written ")
+        yield b"yielded again"
+
+    return body()
+
+
+def r_head_stream(environ, start_response):
+    """As Werkzeug answers HEAD on a streamed response: no Content-Length and an empty body (a tuple, or
+    an empty generator with ?gen=1)."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    if environ["REQUEST_METHOD"] == "HEAD":
+        return iter(()) if query(environ, "gen") else ()
+    return (b"line %d\n" % i for i in range(3))
+
+
+def r_file_gzip(environ, start_response):
+    """wsgi.file_wrapper over gzip.open(): its fileno() is the compressed file's, its read() decompresses."""
+    path = RECORD / (query(environ, "id", "x") + ".gz")
+    with gzip.open(path, "wb") as f:
+        f.write(GZIPPED_TEXT)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return environ["wsgi.file_wrapper"](gzip.open(path, "rb"), 8192)
+
+
 def r_write_length(environ, start_response):
     write = start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "10")])
     write(b"01234")
@@ -197,6 +230,29 @@ def r_cookie(environ, start_response):
 
 
 # -- misbehaving routes (only in `app`) -----------------------------------------------------------------
+def r_exit(environ, start_response):
+    """SystemExit, as argparse raises inside a request: not an Exception, yet no reason to lose a thread."""
+    raise SystemExit(2)
+
+
+def r_write_past_length(environ, start_response):
+    """The first chunk fills the declared Content-Length, then the iterable calls write()."""
+    write = start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+
+    def body():
+        yield b"01234"
+        write(b"extra")
+
+    return body()
+
+
+def r_write_memoryview(environ, start_response):
+    """write() with a memoryview of 4-byte items: its length in bytes is not len()."""
+    write = start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    write(memoryview(array.array("i", [1, 2, 3])))
+    return []
+
+
 def r_raise_before(environ, start_response):
     raise RuntimeError("boom before start_response")
 
@@ -306,6 +362,9 @@ ROUTES = {
     "/nocontent": r_nocontent,
     "/write": r_write,
     "/write-length": r_write_length,
+    "/write-in-iter": r_write_in_iter,
+    "/head-stream": r_head_stream,
+    "/file-gzip": r_file_gzip,
     "/file": r_file,
     "/filelike": r_filelike,
     "/exc-info": r_exc_info,
@@ -318,6 +377,9 @@ ROUTES = {
 }
 MISBEHAVING = {
     "/raise-before": r_raise_before,
+    "/exit": r_exit,
+    "/write-past-length": r_write_past_length,
+    "/write-memoryview": r_write_memoryview,
     "/raise-after": r_raise_after,
     "/raise-in-iter": r_raise_in_iter,
     "/short": r_short,
