@@ -114,7 +114,7 @@ class Worker:
                 continue
             next_sweep = now + SWEEP_INTERVAL
             if self.stop_deadline is not None:
-                self._pause_accepting()
+                self._stop_listening()
             self._sweep(now)
             if self.on_tick is not None:
                 self.on_tick(self)
@@ -269,20 +269,31 @@ class Worker:
         if self.open_connections >= self.settings.max_connections:
             self._pause_accepting()
             return None
-        try:
-            # _accept() and a socket built from the descriptor skip socket.accept()'s enum conversions.
-            conn_fd, peer = self.listeners[fd]._accept()  # type: ignore[attr-defined]
-        except (BlockingIOError, InterruptedError):
+        with self.lock:  # not while `_stop_listening` closes the listener
+            listener = self.listeners.get(fd)
+            if listener is None:
+                return None
+            try:
+                # _accept() and a socket built from the descriptor skip socket.accept()'s enum conversions.
+                conn_fd, peer = listener._accept()  # type: ignore[attr-defined]
+            except (BlockingIOError, InterruptedError):
+                return None
+            except OSError as exc:  # EMFILE and friends: log, and let the next event retry
+                failure = exc
+            else:
+                self.open_connections += 1
+                failure = None
+        if failure is not None:
+            log.error("accept failed: %s", failure)
             return None
-        except OSError as exc:  # EMFILE and friends: log, and let the next event retry
-            log.error("accept failed: %s", exc)
-            return None
+        return self._connection(fd, conn_fd, peer)
+
+    def _connection(self, fd: int, conn_fd: int, peer) -> Connection:
+        """The Connection for a descriptor accepted on listener `fd`."""
         family, addr = self.addresses[fd]
         sock = socket.socket(family, socket.SOCK_STREAM, 0, fileno=conn_fd)
         if not SOCKOPTS_INHERITED or family == socket.AF_UNIX:  # Linux copies them to TCP sockets only
             set_connection_options(sock, family, self.settings)
-        with self.lock:
-            self.open_connections += 1
         return self.preamble.connection(sock, peer, addr)
 
     def _work_waiting(self) -> bool:
@@ -365,6 +376,32 @@ class Worker:
                     self.epoll.register(fd, LISTENING)
 
     # -- stopping -----------------------------------------------------------------------------------------
+    def _stop_listening(self) -> None:
+        """At a graceful stop: take the connections waiting in the accept queue, then close the listeners.
+
+        The client of a queued connection saw it accepted, and closing the listening socket would reset
+        it; taken, it is parked and answered like any other (with Connection: close). The master closed
+        its copies at the stop, so once every worker has closed its own, new connections are refused.
+        """
+        taken = []
+        with self.lock:
+            listeners, self.listeners = self.listeners, {}  # a new dict: `_accept_next` may be iterating
+            if self.accepting:
+                self.accepting = False
+                for fd in listeners:
+                    self.epoll.unregister(fd)
+            for fd, listener in listeners.items():
+                while self.open_connections < self.settings.max_connections:
+                    try:
+                        conn_fd, peer = listener._accept()  # type: ignore[attr-defined]
+                    except OSError:  # none left (or EMFILE: those are lost either way)
+                        break
+                    self.open_connections += 1
+                    taken.append((fd, conn_fd, peer))
+                listener.close()
+        for fd, conn_fd, peer in taken:
+            self._park(self._connection(fd, conn_fd, peer))  # epoll reports it once its request is there
+
     def stop(self, graceful_timeout: float = 30.0) -> None:
         """Stop accepting; let in-flight requests finish within `graceful_timeout`. Signal-handler safe."""
         if self.stop_deadline is None:

@@ -121,7 +121,7 @@ class Tick:
     def __init__(self, spec: WorkerSpec) -> None:
         self.spec = spec
         self.reopen = False
-        self.paused_ticks = 0  # ticks since accepting stopped
+        self.draining = False
         self.retiring = False
         timeout = spec.settings.request_timeout
         self.stuck = StuckRequests(timeout) if timeout > 0 else None
@@ -150,18 +150,9 @@ class Tick:
                 worker.stop(spec.settings.graceful_timeout)
             elif self.stuck is not None:
                 self.check_requests(worker, now)
-        elif not worker.accepting:
-            self.paused_ticks += 1
-            if self.paused_ticks == 1:
-                set_title(f"worker {self.spec.number}", self.spec.name, "draining")
-            elif self.paused_ticks == 2:  # a tick later: no thread is still in accept() on them
-                self.close_listeners()
-
-    def close_listeners(self) -> None:
-        """Drop our references to the listening sockets. The master holds them while it serves; after a
-        TERM to the master, this is what makes new connections be refused instead of queued."""
-        for listener in self.spec.listeners:
-            listener.close()
+        elif not self.draining:  # the worker closed its listeners (Worker._stop_listening)
+            self.draining = True
+            set_title(f"worker {self.spec.number}", self.spec.name, "draining")
 
     def check_requests(self, worker: Worker, now: float) -> None:
         assert self.stuck is not None

@@ -4,6 +4,7 @@ process titles and the control commands."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -78,6 +79,47 @@ def test_a_storm_of_term_signals_does_not_wedge_a_draining_worker(tmp_path):
         assert wait_until(lambda: gone({worker}), 3), "the worker did not exit once its request finished"
     finally:
         master.stop()
+
+
+def test_connections_waiting_to_be_accepted_at_term_are_answered_not_reset(tmp_path):
+    # The worker's one thread is busy, so new connections wait in the kernel's accept queue. When TERM
+    # makes the worker stop listening, those are connections the client saw accepted: they get answered
+    # (with Connection: close), where closing the listener with them queued would reset them.
+    master = Master(
+        "slow:app", "--workers", "1", "--threads", "1", "--graceful-timeout", "10", tmp=tmp_path
+    ).start()
+    queued: list[socket.socket] = []
+    try:
+        (worker,) = master.wait_workers(1)
+        results: list[object] = []
+        client = threading.Thread(target=lambda: results.append(get(master.port, "/slow?s=1.5")[0]))
+        client.start()
+        assert wait_until(lambda: _connections({worker}) >= 1, 5), "the slow request is not in flight"
+        for _ in range(4):
+            sock = socket.create_connection(("127.0.0.1", master.port), timeout=10)
+            queued.append(sock)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _connections({worker}) == 1, "the four connections were accepted: nothing waits in the queue"
+        master.signal(signal.SIGTERM)
+        answers = [_read_until_closed(sock) for sock in queued]
+        client.join(5)
+        assert results == [200]
+        for answer in answers:
+            assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nConnection: close\r\n" in answer, (
+                answer
+            )
+        assert master.proc.wait(10) == 0
+    finally:
+        for sock in queued:
+            sock.close()
+        master.stop()
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
 
 
 def test_int_stops_fast(tmp_path):
