@@ -21,6 +21,13 @@ METRICS_AT = 2048  # metrics.py's part: gauges and request counters (see metrics
 RETIRE = 1  # the worker asks to be replaced (a request passed --request-timeout)
 
 
+def store(mem: mmap.mmap, offset: int, layout: struct.Struct, *values: object) -> None:
+    """Write `values` into the shared page in one copy. Not `layout.pack_into`: it zeroes the fields before
+    writing them, and a reader in between sees zeros (a beat of 0.0 made the master kill a healthy worker
+    as "not beaten for 25005 s")."""
+    mem[offset : offset + layout.size] = layout.pack(*values)
+
+
 class Heartbeat:
     """One worker's slot; the worker writes, the master reads."""
 
@@ -31,10 +38,10 @@ class Heartbeat:
 
     # -- the worker's side ---------------------------------------------------------------------------------
     def beat(self, requests: int, now: float) -> None:
-        _BEAT.pack_into(self._mem, 0, now, requests)
+        store(self._mem, 0, _BEAT, now, requests)
 
     def ask_retirement(self) -> None:
-        _FLAGS.pack_into(self._mem, _FLAGS_AT, self.flags | RETIRE)
+        store(self._mem, _FLAGS_AT, _FLAGS, self.flags | RETIRE)
 
     def report_boot_error(self, message: str) -> None:
         data = message.encode("utf-8", "replace")[:_ERROR_MAX]

@@ -18,6 +18,8 @@ from bisect import bisect_left
 from collections import Counter
 from typing import Any
 
+from .heartbeat import store
+
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # seconds, le
 CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 RESTART_REASONS = ("crash", "heartbeat", "request_timeout", "max_requests", "memory", "reload", "ttou")
@@ -73,10 +75,10 @@ class RequestMetrics:
 def publish(mem: Any, offset: int, gauges: tuple[int, int, int], totals: list[Any] | None) -> None:
     """The worker's side: store its gauges (open connections, busy threads, threads) and counter totals."""
     seq = _SEQ.unpack_from(mem, offset)[0]
-    _SEQ.pack_into(mem, offset, seq + 1)  # odd: a write is in progress
+    store(mem, offset, _SEQ, seq + 1)  # odd: a write is in progress
     counts = totals if totals is not None else [0] * _COUNTS + [0.0]
-    _SLOT.pack_into(mem, offset, seq + 1, *gauges, *counts)
-    _SEQ.pack_into(mem, offset, seq + 2)
+    store(mem, offset, _SLOT, seq + 1, *gauges, *counts)
+    store(mem, offset, _SEQ, seq + 2)
 
 
 def read(mem: Any, offset: int) -> tuple[tuple[int, int, int], list[Any]]:

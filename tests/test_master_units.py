@@ -64,6 +64,31 @@ def test_heartbeat_page_is_shared_with_a_forked_child():
     heartbeat.close()
 
 
+def test_the_master_never_reads_a_beat_half_written():
+    # A forked child beats as fast as it can while this process reads, as the master does: a read between
+    # the fields' zeroing and their writing (struct.pack_into does both) saw 0.0 and a hung worker.
+    heartbeat = Heartbeat()
+    heartbeat.beat(1, 1000.0)
+    pid = os.fork()
+    if pid == 0:
+        end = time.monotonic() + 0.5
+        beat = 1000.0
+        while time.monotonic() < end:
+            beat += 1.0
+            heartbeat.beat(1, beat)
+        os._exit(0)
+    reads, low = 0, []
+    try:
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            reads += 1
+            beat = heartbeat.last_beat
+            if beat < 1000.0:
+                low.append(beat)
+    finally:
+        heartbeat.close()
+    assert reads > 10_000 and not low, (reads, len(low), low[:5])
+
+
 def test_listeners_with_reuse_port_bind_one_socket_per_slot_on_one_port():
     settings = Settings(bind=["127.0.0.1:0"], reuse_port=True)
     listeners, source = open_listeners(settings, {})

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import http.client
 import math
+import mmap
 import os
 import re
 import signal
 import socket
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from ehttpd.config import Settings
-from ehttpd.metrics import RequestMetrics
+from ehttpd.heartbeat import METRICS_AT
+from ehttpd.metrics import RequestMetrics, publish, read
 
 from .helpers import free_port
 from .httpraw import exchange
@@ -334,6 +337,29 @@ def test_per_thread_counters_lose_no_increment():
     totals = counters.totals()
     assert totals[:5] == [0, 10000, 10000, 10000, 10000]
     assert sum(totals[5:-1]) == 40000
+
+
+def test_the_master_never_reads_gauges_half_published():
+    # A forked child publishes the same gauges over and over while this process reads them, as the master
+    # does: a read inside struct.pack_into's zeroing of the slot passed the sequence check with zeros.
+    mem = mmap.mmap(-1, mmap.PAGESIZE)
+    publish(mem, METRICS_AT, (7, 3, 4), None)
+    pid = os.fork()
+    if pid == 0:
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            publish(mem, METRICS_AT, (7, 3, 4), None)
+        os._exit(0)
+    reads, wrong = 0, []
+    try:
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            reads += 1
+            gauges = read(mem, METRICS_AT)[0]
+            if gauges != (7, 3, 4):
+                wrong.append(gauges)
+    finally:
+        mem.close()
+    assert reads > 1_000 and not wrong, (reads, len(wrong), wrong[:5])
 
 
 def test_a_reload_counts_one_restart_per_worker_and_keeps_the_counts(master):
