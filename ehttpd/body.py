@@ -22,13 +22,14 @@ READ_CHUNK = 65536
 class Body:
     """A readable binary stream over a request body; reads past the end return b""."""
 
-    __slots__ = ("_conn", "_eof", "_expect_continue", "_pending", "bytes_read")
+    __slots__ = ("_conn", "_eof", "_expect_continue", "_pending", "broken", "bytes_read")
 
     def __init__(self, conn: Connection | None, expect_continue: bool = False) -> None:
         self._conn = conn
         self._pending = b""  # bytes taken from the wire but not yet handed out (readline look-ahead)
         self._expect_continue = expect_continue
         self._eof = conn is None
+        self.broken = False  # a read failed (timeout, bad framing, peer gone): never drained or reused
         self.bytes_read = 0
 
     # Subclasses supply _read_raw(max) -> bytes, b"" at the end of the body.
@@ -49,7 +50,11 @@ class Body:
         if self._expect_continue == 1:  # True, not WITHHELD
             self._expect_continue = False
             self._conn.send(CONTINUE)
-        data = self._read_raw(limit)
+        try:
+            data = self._read_raw(limit)
+        except BaseException:
+            self.broken = True  # even if the handler catches this and answers, the stream is done
+            raise
         if not data:
             self._eof = True
         self.bytes_read += len(data)

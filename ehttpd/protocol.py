@@ -194,6 +194,8 @@ class HTTPProtocol:
         """Whether the connection can stay open given what the handler left unread of the body."""
         if body.complete:
             return True
+        if body.broken:
+            return False
         if isinstance(body, LengthBody):
             return not body._expect_continue and body.remaining <= self.settings.max_drain
         return False

@@ -174,6 +174,19 @@ def test_408_stalled_body(port):
     assert 0.9 <= elapsed <= 3
 
 
+def test_a_stalled_body_whose_error_the_handler_swallowed_is_not_drained(port):
+    # The handler catches the read timeout and answers: the rest of the body may never come, so the
+    # answer says Connection: close and the connection closes, instead of a drain waiting another timeout.
+    with RawClient(port) as client:
+        client.send(b"POST /swallow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        resp = client.read_response()
+        assert (resp.status, resp.body) == (200, b"answered anyway\n")
+        assert resp.closes
+        start = time.monotonic()
+        assert client.closed_by_server(timeout=3)
+    assert time.monotonic() - start < 0.5
+
+
 def test_silent_connection_is_closed_without_an_answer(port):
     with RawClient(port) as client:
         assert client.closed_by_server(timeout=HEADER_TIMEOUT + 2)

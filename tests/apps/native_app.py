@@ -64,6 +64,15 @@ def boom(request: Request) -> Response:
     raise RuntimeError("secret-detail-for-the-log-only")
 
 
+def swallow(request: Request) -> Response:
+    """A handler that catches the body's read error (a timeout) and answers anyway."""
+    try:
+        request.body.read()
+    except Exception:
+        pass
+    return Response.text("answered anyway\n")
+
+
 def exit_now(request: Request) -> Response:
     raise SystemExit(2)  # as argparse does inside a request: not an Exception
 
@@ -135,6 +144,7 @@ ROUTES = {
     "/sleep": sleep,
     "/boom": boom,
     "/exit": exit_now,
+    "/swallow": swallow,
     "/pattern": pattern,
     "/stream-fail": stream_fail,
     "/short-body": short_body,
