@@ -174,12 +174,13 @@ class TLSConnection(Connection):
         try:
             if len(data) <= SEND_SLICE:
                 self.sock.sendall(data)
-                return
-            with memoryview(data) as view:
-                for start in range(0, len(view), SEND_SLICE):
-                    self.sock.sendall(view[start : start + SEND_SLICE])
+            else:
+                with memoryview(data) as view:
+                    for start in range(0, len(view), SEND_SLICE):
+                        self.sock.sendall(view[start : start + SEND_SLICE])
         except (TimeoutError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             raise TimeoutError("timed out sending the response") from None
+        self.sent += len(data)  # the access log's byte counts
 
     def sendfile(self, fileobj, offset: int, count: int) -> None:
         """os.sendfile cannot encrypt: read the file in slices (never all of it) and send them."""

@@ -408,3 +408,22 @@ def test_tls_settings_are_checked_at_launch(certs, tmp_path):
     )
     assert result.returncode == 2 and result.stderr.startswith("ehttpd: error: cannot load the TLS files")
     assert result.stderr.count("\n") == 1
+
+
+# -- the access log over TLS -------------------------------------------------------------------------------
+def test_the_access_log_counts_the_body_bytes_sent_over_tls(certs, tmp_path):
+    log = tmp_path / "access.log"
+    fmt = "%(U)s %(s)s %(B)s"
+    with ServerProcess(
+        "hello:app", *tls_args(certs, "--access-log", str(log), "--access-log-format", fmt)
+    ) as proc:
+        conn = https(proc.port, client_context(certs))
+        try:
+            resp, body = fetch(conn, "/tls")
+        finally:
+            conn.close()
+        assert resp.status == 200 and body
+        deadline = time.monotonic() + 5
+        while not (log.exists() and log.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert log.read_text().splitlines() == [f"/tls 200 {len(body)}"]
