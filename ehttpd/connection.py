@@ -107,6 +107,8 @@ class Connection:
             self.sock.sendall(data)
         except BlockingIOError:
             raise TimeoutError("timed out sending the response") from None
+        except (BrokenPipeError, ConnectionResetError) as exc:  # told apart from an app's own errors
+            raise ClientDisconnected(f"client went away: {exc}") from None
         self.sent += len(data)
 
     def sendfile(self, fileobj, offset: int, count: int) -> None:
@@ -122,6 +124,8 @@ class Connection:
                 sent = os.sendfile(out, fd, offset, min(count, 1 << 30))
             except BlockingIOError:
                 raise TimeoutError("timed out sending the response") from None
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                raise ClientDisconnected(f"client went away: {exc}") from None
             if sent == 0:
                 raise ClientDisconnected("file ended before its length or peer went away")
             offset += sent

@@ -180,6 +180,8 @@ class TLSConnection(Connection):
                         self.sock.sendall(view[start : start + SEND_SLICE])
         except (TimeoutError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             raise TimeoutError("timed out sending the response") from None
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise ClientDisconnected(f"client went away: {exc}") from None
         self.sent += len(data)  # the access log's byte counts
 
     def sendfile(self, fileobj, offset: int, count: int) -> None:

@@ -206,7 +206,7 @@ class WSGIProtocol(HTTPProtocol):
         if isinstance(exc, HTTPError) and sr.stream is None:
             self.reject(conn, exc)  # the request body itself was bad or too slow
             return False
-        if isinstance(exc, (ClientDisconnected, BrokenPipeError, ConnectionResetError)):
+        if isinstance(exc, ClientDisconnected):  # our client went away (not the app's own connections)
             conn.close()
             return False
         log.error("application failed on %s %s", head.method, head.target, exc_info=exc)

@@ -416,6 +416,7 @@ def test_file_wrapper_shorter_than_declared_closes(server, port, data_file):
     [
         ("/raise-before", "boom before start_response"),
         ("/raise-after", "boom after start_response"),
+        ("/upstream-reset", "the upstream service reset the connection"),
         ("/no-start", "without calling start_response"),
         ("/twice", "start_response() called a second time"),
         ("/str-body", "not bytes"),

@@ -230,6 +230,11 @@ def r_cookie(environ, start_response):
 
 
 # -- misbehaving routes (only in `app`) -----------------------------------------------------------------
+def r_upstream_reset(environ, start_response):
+    """The application's own connection (a database, an API) was reset: its error, not the client's."""
+    raise ConnectionResetError("the upstream service reset the connection")
+
+
 def r_exit(environ, start_response):
     """SystemExit, as argparse raises inside a request: not an Exception, yet no reason to lose a thread."""
     raise SystemExit(2)
@@ -378,6 +383,7 @@ ROUTES = {
 MISBEHAVING = {
     "/raise-before": r_raise_before,
     "/exit": r_exit,
+    "/upstream-reset": r_upstream_reset,
     "/write-past-length": r_write_past_length,
     "/write-memoryview": r_write_memoryview,
     "/raise-after": r_raise_after,
