@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Draw the JSON written by ``scripts/bench --json FILE`` as a grouped bar chart (default docs/bench.png).
 
-One panel per mode (keep-alive, close); one group per peer (nginx, gunicorn gthread, granian) with the peer's
-median req/s beside ehttpd's, native handler and WSGI, each ehttpd bar labelled with its ratio to the peer.
+One panel per mode (keep-alive, close); one group per peer (nginx, gunicorn gthread, granian, the CPython
+floor) with the peer's median req/s beside ehttpd's, native handler and WSGI, each ehttpd bar labelled with
+its ratio to the peer.
 matplotlib is needed for the chart only; it is pip-installed when missing.
 
     scripts/bench_chart.py bench.json [--out docs/bench.png]
@@ -19,7 +20,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 MODES = ("keep-alive", "close")
-PEERS = {"nginx": "nginx", "gunicorn": "gunicorn gthread", "granian": "granian"}
+PEERS = {
+    "nginx": "nginx",
+    "gunicorn": "gunicorn gthread",
+    "granian": "granian",
+    "cpython-floor": "CPython floor",
+}
 OURS = {"ehttpd": "ehttpd native", "ehttpd-wsgi": "ehttpd wsgi"}
 NOISY_CPU_PCT = 10  # as in scripts/bench
 COLORS = {"peer": "#9e9e9e", "ehttpd": "#1f77b4", "ehttpd-wsgi": "#ff7f0e"}
