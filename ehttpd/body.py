@@ -7,6 +7,7 @@ inside that response): a read then waits for what the client sends on its own.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from .chunked import ChunkedDecoder
@@ -118,10 +119,12 @@ class Body:
         if self._expect_continue:
             self._expect_continue = WITHHELD
 
-    def drain(self, max_bytes: int) -> bool:
-        """Read and drop what is left, up to `max_bytes`; True if the body was read to its end."""
+    def drain(self, max_bytes: int, seconds: float) -> bool:
+        """Read and drop what is left, up to `max_bytes` and for about `seconds` (each wait for bytes
+        bounded by the connection's body timeout); True if the body was read to its end."""
         self._expect_continue = False  # never invite a body only to throw it away
-        while max_bytes > 0:
+        deadline = time.monotonic() + seconds
+        while max_bytes > 0 and time.monotonic() < deadline:
             chunk = self._next(min(READ_CHUNK, max_bytes))
             if not chunk:
                 return True
@@ -153,12 +156,12 @@ class LengthBody(Body):
         self.remaining -= n
         return data
 
-    def drain(self, max_bytes: int) -> bool:
+    def drain(self, max_bytes: int, seconds: float) -> bool:
         if self.remaining > max_bytes or (self._expect_continue and self.remaining):
             # Draining would cost more than closing, or the client waits for 100 before sending it.
             self._expect_continue = False
             return self.remaining == 0 and not self._pending
-        return super().drain(max_bytes)
+        return super().drain(max_bytes, seconds)
 
 
 class ChunkedBody(Body):
@@ -182,11 +185,11 @@ class ChunkedBody(Body):
                 return data
             conn.fill_body()
 
-    def drain(self, max_bytes: int) -> bool:
+    def drain(self, max_bytes: int, seconds: float) -> bool:
         if self._expect_continue:
             self._expect_continue = False
             return False
-        return super().drain(max_bytes)
+        return super().drain(max_bytes, seconds)
 
 
 EMPTY_BODY = Body(None)

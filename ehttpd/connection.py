@@ -34,6 +34,8 @@ class Connection:
         "fd",
         "head_started",
         "idle_since",
+        "linger_left",
+        "linger_until",
         "more",
         "peer",
         "pending",
@@ -59,6 +61,8 @@ class Connection:
         self.sent = 0  # bytes sent on this connection (the access log takes differences)
         self.record = None  # the access log's record of the request in progress, when logging
         self.closed = False
+        self.linger_until: float | None = None  # lingering after an error: closed by the worker's sweep
+        self.linger_left = 0
         self.more = False  # the last read filled the buffer: bytes may be left that epoll will not report
         self.registered = False  # in the worker's epoll set (parked before)
         self.body_timeout = body_timeout
@@ -149,26 +153,40 @@ class Connection:
             pass
 
     def linger_close(self, linger: float = 1.0, max_bytes: int = 1 << 16) -> None:
-        """Shut down writing, drain a little of what the client still sends, then close.
+        """Shut down writing; close once the client has closed its end, sent `max_bytes` more, or `linger`
+        seconds have passed.
 
         Closing with unread bytes makes the kernel send RST, which can destroy the error response before
-        the client reads it (RFC 9112 §9.6).
+        the client reads it (RFC 9112 §9.6). What is readable now is dropped here; a client that has not
+        finished leaves the connection open (`linger_until` set) for the worker's main thread to finish
+        with `linger_step`, so no pool thread waits on it.
         """
         if self.closed:
             return
         try:
             self.sock.shutdown(socket.SHUT_WR)
-            deadline = time.monotonic() + linger
-            drained = 0
-            while drained < max_bytes:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self.sock.settimeout(left)  # switches to a Python-level timeout: fine, we are closing
+            self.sock.setblocking(False)
+        except OSError:
+            self.close()
+            return
+        now = time.monotonic()
+        self.linger_until = now + linger
+        self.linger_left = max_bytes
+        self.linger_step(now)
+
+    def linger_step(self, now: float) -> bool:
+        """Drop what the client sent since the last step; close at its end of stream, past the byte cap or
+        past the deadline. True once closed."""
+        try:
+            while self.linger_left > 0:
                 chunk = self.sock.recv(RECV_SIZE)
                 if not chunk:
                     break
-                drained += len(chunk)
+                self.linger_left -= len(chunk)
+        except BlockingIOError:  # nothing more for now
+            if self.linger_until is not None and now < self.linger_until:
+                return False
         except OSError:
             pass
         self.close()
+        return True

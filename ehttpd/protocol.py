@@ -154,10 +154,16 @@ class HTTPProtocol:
             if self.metrics is not None and record.resp is not None:
                 self.metrics.observe(record.resp.status, time.perf_counter() - record.started)
         if keep and not body.complete:
+            # Only what arrives within the grace: a client that stops sending must not hold the thread
+            # for a body timeout (closing instead is always allowed, RFC 9112 §9.3).
+            grace = self.settings.keepalive_grace
+            conn.body_timeout = grace  # each wait for bytes
             try:
-                keep = body.drain(self.settings.max_drain)
+                keep = body.drain(self.settings.max_drain, grace)
             except (HTTPError, OSError, ClientDisconnected):
                 keep = False
+            finally:
+                conn.body_timeout = self.settings.body_timeout
         if not keep:
             conn.linger_close(self.settings.linger) if not body.complete else conn.close()
         return keep

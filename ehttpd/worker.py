@@ -75,6 +75,7 @@ class Worker:
         self.epoll = select.epoll()
         self.lock = threading.Lock()
         self.parked: dict[int, Connection] = {}
+        self.lingering: list[Connection] = []  # closed after an error once the client is done (sweep)
         self.open_connections = 0
         self.accepting = False
         self.pool = ThreadPool(settings.threads, self._thread_loop, name=name)
@@ -155,7 +156,10 @@ class Worker:
         self.gate.allow(1 + stalled)
 
     def _sweep(self, now: float) -> None:
-        """Close parked connections whose idle or head deadline has passed (all idle ones when stopping)."""
+        """Close parked connections whose idle or head deadline has passed (all idle ones when stopping),
+        and lingering ones the client is done with."""
+        if self.lingering:
+            self._linger(now)
         settings = self.settings
         stopping = self.stop_deadline is not None
         for conn in list(self.parked.values()):
@@ -172,6 +176,16 @@ class Worker:
                         continue
                 if now - conn.idle_since > limit:
                     self._expire(conn, answer_408=False)
+
+    def _linger(self, now: float) -> None:
+        with self.lock:
+            lingering, self.lingering = self.lingering, []
+        for conn in lingering:
+            if conn.linger_step(now):
+                self._closed(conn)
+            else:
+                with self.lock:
+                    self.lingering.append(conn)
 
     def _expire(self, conn: Connection, answer_408: bool) -> None:
         if self._take_parked(conn.fd) is None:
@@ -354,6 +368,10 @@ class Worker:
             return self.parked.pop(fd, None)
 
     def _closed(self, conn: Connection) -> None:
+        if conn.linger_until is not None and not conn.closed:  # the sweep closes it (linger_step)
+            with self.lock:
+                self.lingering.append(conn)
+            return
         conn.close()  # closing the descriptor also removes it from the epoll set
         with self.lock:
             self.open_connections -= 1
@@ -420,6 +438,8 @@ class Worker:
         self._pause_accepting()
         for conn in list(self.parked.values()):
             self._expire(conn, answer_408=False)
+        for conn in self.lingering:
+            conn.close()
         os.write(self._wake_w, b"x")  # wakes every thread waiting in epoll
         self.pool.join(timeout=0.5)
 
