@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("no app given: ehttpd module:app (or app = ... in the config file)")
     except ConfigError as exc:
         return _fail(str(exc))
-    error = app_load_error(settings) or (None if check_only else _setup_logging(settings))
+    error = app_load_error(settings) or (None if check_only else _setup_logs(settings))
     if error:
         return _fail(error)
     if check_only:
@@ -88,6 +88,22 @@ def _control(argv: list[str]) -> int:
             return _fail(str(exc))
         argv += ["--pid", pidfile] if pidfile else []
     return control_main(argv)
+
+
+def _setup_logs(settings: Settings) -> str | None:
+    """Set up the error log, and check that the access log opens (each worker opens its own); why not."""
+    return _setup_logging(settings) or _access_log_error(settings)
+
+
+def _access_log_error(settings: Settings) -> str | None:
+    path = settings.access_log
+    if not path or path == "-":
+        return None
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644))
+    except OSError as exc:
+        return f"cannot open the access log {path!r}: {exc.strerror}"
+    return None
 
 
 def _setup_logging(settings: Settings) -> str | None:

@@ -124,3 +124,31 @@ def test_usr1_reopen_after_rotation_under_load_loses_no_line(tmp_path):
     assert old and new, "lines must land in both the rotated and the reopened file"
     logged = [line.split('"')[1].split(" ")[1] for line in old + new]
     assert sorted(logged) == sorted(sent)  # every request, once, each line whole
+
+
+def test_a_usr1_whose_log_cannot_be_reopened_keeps_everything_serving(tmp_path):
+    # logrotate moved the directory away: the reopen fails, and the processes write on to the old files.
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with ServerProcess(
+        "hello:app",
+        "--workers",
+        "2",
+        "--access-log",
+        str(logs / "access.log"),
+        "--error-log",
+        str(logs / "error.log"),
+    ) as server:
+        assert get(server.port, "/before").status == 200
+        workers = set(_children(server.pid))
+        logs.rename(tmp_path / "moved")
+        os.kill(server.pid, signal.SIGUSR1)
+        moved = tmp_path / "moved"
+        deadline = time.monotonic() + 5
+        while (moved / "error.log").read_text().count("cannot reopen a log file") < 3:  # master, 2 workers
+            assert time.monotonic() < deadline, (moved / "error.log").read_text()[-2000:]
+            time.sleep(0.05)
+        assert get(server.port, "/after").status == 200
+        assert set(_children(server.pid)) == workers  # no worker died
+        lines = wait_for_lines(moved / "access.log", 2)
+        assert any('"GET /after HTTP/1.1" 200' in line for line in lines)

@@ -200,6 +200,15 @@ def test_error_log_file(tmp_path):
     )
 
 
+def test_an_access_log_that_cannot_be_opened_fails_the_launch_in_one_line(tmp_path):
+    bad = ehttpd("hello:app", "--access-log", str(tmp_path / "no" / "a.log"), "-b", "127.0.0.1:0", cwd=APPS)
+    assert bad.returncode == 2
+    assert (
+        bad.stderr
+        == f"ehttpd: error: cannot open the access log '{tmp_path}/no/a.log': No such file or directory\n"
+    )
+
+
 def test_master_stop_through_the_launcher(tmp_path):
     pidfile = tmp_path / "m.pid"
     server = ServerProcess("hello:app", "-w", "1", env={"EHTTPD_PIDFILE": str(pidfile)}).start()
