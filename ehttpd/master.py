@@ -455,7 +455,8 @@ class Master:
                 elif now - child.started > timeout:
                     self.kill_now(child)
                     self.boot_failed(child, f"it did not boot within --timeout {timeout:g}s")
-            elif child.state in (UP, DRAINING) and now - beat > timeout:
+            elif child.state in (UP, DRAINING) and beat > 0 and now - beat > timeout:
+                # (beat 0: retired while booting, before its first beat; its deadline stops it)
                 self.abort(child, now - beat)
             elif child.state == UP and child.heartbeat.retirement_asked:
                 self.retire(child, "a request ran past --request-timeout")

@@ -118,3 +118,18 @@ def test_hup_with_preload_restarts_the_workers_and_says_the_code_stays(tmp_path,
         assert get(master.port)[1].startswith("one ")
     finally:
         master.stop()
+
+
+def test_a_term_while_new_workers_boot_reports_no_hung_worker(tmp_path):
+    # Workers retired before their first beat are draining with no beat at all: not "hung" (a false
+    # heartbeat alarm with SIGABRT, counted as a heartbeat restart), just stopped within their deadline.
+    master = Master("slowboot:app", "--workers", "2", tmp=tmp_path, env={"EHTTPD_TEST_BOOT": "1.0"}).start()
+    try:
+        master.wait_workers(2)
+        master.signal(signal.SIGHUP)
+        time.sleep(0.3)  # the new workers are importing
+        master.signal(signal.SIGTERM)
+        assert master.proc is not None and master.proc.wait(15) == 0
+        assert "has not beaten" not in master.log(), master.log()[-3000:]
+    finally:
+        master.stop()
