@@ -58,7 +58,7 @@ class Request:
         if self._host is None:
             target = self.target
             if target[0] != "/" and "://" in target:
-                self._host = target.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
+                self._host = split_target(target)[2]
             else:
                 self._host = self.headers.get("host") or ""
         return self._host
@@ -72,11 +72,7 @@ class Request:
         """The path as sent, still percent-encoded (absolute-form targets reduced to their path)."""
         target = self.target
         if target[0] != "/":
-            if "://" not in target:
-                return target  # "*" or an authority
-            rest = target.split("://", 1)[1]
-            slash = rest.find("/")
-            target = rest[slash:] if slash >= 0 else "/"
+            return split_target(target)[0] if "://" in target else target  # else "*" or an authority
         return target.split("?", 1)[0]
 
     @property
@@ -124,3 +120,21 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.target} {self.version}>"
+
+
+def split_target(target: str) -> tuple[str, str, str]:
+    """(path, query, authority) of an absolute-form target; asterisk- and authority-form have no path, and
+    give no authority (a CONNECT target names where to tunnel, not this server's host)."""
+    if "://" not in target:
+        return "", "", ""
+    rest = target.split("://", 1)[1]
+    slash = rest.find("/")
+    question = rest.find("?")
+    if slash < 0 or 0 <= question < slash:
+        end = question if question >= 0 else len(rest)
+        path_query = "/" + rest[question:] if question >= 0 else "/"
+    else:
+        end = slash
+        path_query = rest[slash:]
+    path, _, query = path_query.partition("?")
+    return path, query, rest[:end]

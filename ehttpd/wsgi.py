@@ -24,6 +24,7 @@ from .errors import ClientDisconnected, HTTPError
 from .forwarded import apply_environ
 from .parser import RequestHead
 from .protocol import HTTPProtocol, ServerState
+from .request import split_target
 from .response import FileBody, Response
 from .writer import BodyStream
 
@@ -401,24 +402,6 @@ def header_key(name: str) -> str:
     if len(_keys) < _CACHE_MAX:
         _keys[name] = key
     return key
-
-
-def split_target(target: str) -> tuple[str, str, str]:
-    """(path, query, authority) of an absolute-form target; asterisk- and authority-form have no path, and
-    give no authority (a CONNECT target names where to tunnel, not this server's host)."""
-    if "://" not in target:
-        return "", "", ""
-    rest = target.split("://", 1)[1]
-    slash = rest.find("/")
-    question = rest.find("?")
-    if slash < 0 or 0 <= question < slash:
-        end = question if question >= 0 else len(rest)
-        path_query = "/" + rest[question:] if question >= 0 else "/"
-    else:
-        end = slash
-        path_query = rest[slash:]
-    path, _, query = path_query.partition("?")
-    return path, query, rest[:end]
 
 
 def strip_root(path: str, script: str) -> str:

@@ -49,6 +49,7 @@ def test_host_set_from_a_trusted_proxy_wins():
         ("/plus+sign?q=a+b", "/plus+sign", "/plus+sign", "q=a+b"),  # + is a space only in the query
         ("http://example.org/x/y?z=1", "/x/y", "/x/y", "z=1"),  # absolute-form
         ("http://example.org", "/", "/", ""),
+        ("http://example.org?q=/files/x", "/", "/", "q=/files/x"),  # the first "/" is in the query
         ("*", "*", "*", ""),
         ("example.org:443", "example.org:443", "example.org:443", ""),  # CONNECT authority-form
         ("/q?a=1?b=2", "/q", "/q", "a=1?b=2"),

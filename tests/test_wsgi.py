@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ehttpd.wsgi import split_target
+from ehttpd.request import split_target
 
 from .helpers import ServerProcess
 from .httpraw import RawClient, exchange
