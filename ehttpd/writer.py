@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 from email.utils import formatdate
 
@@ -17,6 +18,11 @@ log = logging.getLogger("ehttpd.error")
 _FRAMING = frozenset(("content-length", "transfer-encoding", "connection", "keep-alive"))
 _SPECIAL = _FRAMING | {"date", "server"}
 _BODYLESS = frozenset((204, 304))
+# RFC 9110 §5.6.2 token; a reason phrase and field values take HTAB, SP, VCHAR and obs-text only.
+_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_BAD_TEXT_RE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
+_valid_fields: set[tuple[str, str]] = set()  # (name, value) pairs already checked, at most _CHECKED_MAX
+_CHECKED_MAX = 1024
 
 _date_cache: tuple[int, str] = (0, "")
 
@@ -51,8 +57,11 @@ class ResponseWriter:
         """Send `resp`; return whether the connection can carry another request."""
         status = resp.status
         body = resp.body
-        bodyless = status < 200 or status in _BODYLESS
-        parts = [_status_line(status, resp.reason)]
+        bodyless = status in _BODYLESS
+        line = _status_line(status, resp.reason)
+        if line is None:  # a 1xx cannot end a response (RFC 9110 §15.2); CR/LF would split it
+            return self._invalid(conn, resp, method, version, f"status {status} {resp.reason!r}")
+        parts = [line]
         stamp = True
         for name, value in resp.headers._items:
             lower = name.lower()
@@ -62,8 +71,8 @@ class ResponseWriter:
                         keep = False
                     continue
                 stamp = False  # the application set Date or Server itself
-            if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
-                return self._invalid(conn, resp, method, version, f"CR or LF in header field {name!r}")
+            if (name, value) not in _valid_fields and not _valid_field(name, value):
+                return self._invalid(conn, resp, method, version, f"header field {name!r}: {value!r}")
             parts.append(f"{name}: {value}\r\n")
         if stamp:
             parts.append(self.date_and_server())
@@ -226,8 +235,22 @@ class BodyStream:
 
 
 @functools.lru_cache(maxsize=512)  # bounded: WSGI apps may send any reason phrase
-def _status_line(status: int, reason: str) -> str:
+def _status_line(status: int, reason: str) -> str | None:
+    """The status line, or None when it cannot end a response: a status outside 200-599, or a reason
+    phrase with characters other than HTAB, SP, VCHAR and obs-text."""
+    if type(status) is not int or not 200 <= status <= 599 or _BAD_TEXT_RE.search(reason):
+        return None
     return f"HTTP/1.1 {status} {reason}\r\n"
+
+
+def _valid_field(name: str, value: str) -> bool:
+    """A field name is a token and its value has no control character but HTAB (no CR, LF or NUL to
+    split or truncate the head); a valid pair is remembered."""
+    if not _TOKEN_RE.fullmatch(name) or _BAD_TEXT_RE.search(value):
+        return False
+    if len(_valid_fields) < _CHECKED_MAX:
+        _valid_fields.add((name, value))
+    return True
 
 
 def _close_body(body) -> None:

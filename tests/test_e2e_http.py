@@ -450,8 +450,19 @@ def test_handler_returning_something_else_is_a_500(port):
         assert client.request("GET", "/").status == 200
 
 
-@pytest.mark.parametrize("target", ["/bad-header", "/bad-header-name", "/not-latin1-header"])
-def test_invalid_response_header_is_a_500_not_a_smuggled_field(server, port, target):
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/bad-header",
+        "/bad-header-name",
+        "/not-latin1-header",
+        "/bad-reason",  # CR LF in the reason phrase
+        "/bad-header-token",  # "Content-Length " is not a token: a second Content-Length to some parsers
+        "/nul-header",
+        "/status-103",  # a 1xx cannot end a response: the client would wait for the final one
+    ],
+)
+def test_invalid_response_head_is_a_500_not_a_smuggled_field(server, port, target):
     with RawClient(port) as client:
         resp = client.request("GET", target)
         assert resp.status == 500
