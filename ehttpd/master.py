@@ -114,6 +114,11 @@ class Master:
 
     # -- the main loop -------------------------------------------------------------------------------------
     def run(self) -> int:
+        if self.pidfile and (other := pidfile.running_master(self.pidfile)) is not None:
+            log.critical(
+                "the pid file %s names master %d, which is running: not starting", self.pidfile, other
+            )
+            return 1
         try:
             self.listeners, source = open_listeners(self.settings, prepare=self.prepare_listener)
             for number in range(1, self.target + 1):
@@ -131,9 +136,14 @@ class Master:
                 self.listeners.close()
                 return EXIT_BOOT_FAILED
         set_title("master", self.name)
-        self.install_signals()
+        self.install_signals()  # before the pid file: whoever reads it may signal at once
         if self.pidfile:
-            pidfile.write(self.pidfile, self.pid)
+            try:
+                pidfile.write(self.pidfile, self.pid)
+            except OSError as exc:
+                log.critical("cannot write the pid file %s: %s", self.pidfile, exc)
+                self.listeners.close(unlink=self.may_unlink())
+                return 1
         self.open_control()
         self.open_metrics()
         log.info(

@@ -4,12 +4,41 @@ from __future__ import annotations
 
 import os
 
+import psutil
+
 
 def write(path: str, pid: int) -> None:
+    """Write `pid` to `path` atomically; OSError (and no file left behind) when it cannot be written."""
     tmp = f"{path}.{pid}.tmp"
-    with open(tmp, "w", encoding="ascii") as file:
-        file.write(f"{pid}\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="ascii") as file:
+            file.write(f"{pid}\n")
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def running_master(path: str) -> int | None:
+    """The pid of another live ehttpd master that `path` names, if any: a stale file (no such process, a
+    zombie, or a pid since reused by a process that is not ehttpd) names none."""
+    try:
+        pid = read(path)
+    except (OSError, ValueError):
+        return None
+    if pid == os.getpid():
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        command = " ".join(proc.cmdline())
+    except psutil.Error:
+        return None
+    return pid if "ehttpd" in command else None
 
 
 def read(path: str) -> int:

@@ -209,6 +209,40 @@ def test_an_access_log_that_cannot_be_opened_fails_the_launch_in_one_line(tmp_pa
     )
 
 
+def test_a_second_master_does_not_take_a_running_masters_pid_file(tmp_path):
+    pidfile = tmp_path / "m.pid"
+    server = ServerProcess("hello:app", "-w", "1", "--pid", str(pidfile)).start()
+    try:
+        deadline = time.monotonic() + 10
+        while not pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = ehttpd("hello:app", "-w", "1", "-b", "127.0.0.1:0", "--pid", str(pidfile), cwd=APPS)
+        assert second.returncode == 1
+        assert f"the pid file {pidfile} names master {server.pid}, which is running" in second.stderr
+        assert int(pidfile.read_text()) == server.pid  # still the first master's
+        status = ehttpd("status", "--pid", str(pidfile), cwd=tmp_path)
+        assert status.returncode == 0 and f"master {server.pid}" in status.stdout
+    finally:
+        server.stop()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    pidfile.write_text(f"{gone.pid}\n")  # stale: its process has exited
+    with ServerProcess("hello:app", "-w", "1", "--pid", str(pidfile)) as again:
+        deadline = time.monotonic() + 10
+        while int(pidfile.read_text()) != again.pid and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert int(pidfile.read_text()) == again.pid
+
+
+def test_a_pid_file_that_cannot_be_written_ends_the_launch_cleanly(tmp_path):
+    sock = tmp_path / "s.sock"
+    bad = ehttpd("hello:app", "-b", f"unix:{sock}", "--pid", str(tmp_path / "no" / "m.pid"), cwd=APPS)
+    assert bad.returncode == 1
+    assert f"cannot write the pid file {tmp_path}/no/m.pid" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert not sock.exists()  # the unix socket it had bound is gone too
+
+
 def test_master_stop_through_the_launcher(tmp_path):
     pidfile = tmp_path / "m.pid"
     server = ServerProcess("hello:app", "-w", "1", env={"EHTTPD_PIDFILE": str(pidfile)}).start()
