@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from typing import NoReturn
 
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return _control(argv)
     flags = vars(build_parser().parse_args(argv))
     check_only = flags.pop("check_config")
+    early = [] if check_only else _keep_early_signals()
     try:
         settings = resolve(flags)
         if not settings.app:
@@ -74,7 +76,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from .master import run
 
-    return run(settings, lambda: resolve(flags))  # HUP re-reads the file and environment, same flags
+    return run(settings, lambda: resolve(flags), early)  # HUP re-reads the file and environment
+
+
+def _keep_early_signals() -> list[int]:
+    """Until the master's handlers are in place (after the import check, binding, --preload: seconds for
+    a big app), HUP, USR1, USR2, TTIN and TTOU would end the launcher by their default action: record
+    them instead, for the master to act on once it runs (logrotate's USR1 may come at any time)."""
+    early: list[int] = []
+    for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGTTIN, signal.SIGTTOU):
+        signal.signal(sig, lambda signum, frame: early.append(signum))
+    return early
 
 
 def _control(argv: list[str]) -> int:

@@ -79,8 +79,14 @@ class Reload:
 class Master:
     """One master process; all its state lives in the instance."""
 
-    def __init__(self, settings: Settings, reload_settings: Callable[[], Settings] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        reload_settings: Callable[[], Settings] | None = None,
+        early_signals: list[int] | None = None,
+    ) -> None:
         self.settings = settings
+        self.early_signals = early_signals if early_signals is not None else []  # came while starting
         self.reload_settings = reload_settings
         self.name = settings.name or settings.app
         self.pid = os.getpid()
@@ -194,6 +200,7 @@ class Master:
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
         for sig in HANDLED:
             signal.signal(sig, self.on_signal)
+        self.signals.extend(self.early_signals)  # those the launcher kept while starting (cli.py)
 
     def on_signal(self, signum: int, frame: Any) -> None:
         self.signals.append(signum)  # the loop does the work; the wakeup fd has woken it
@@ -678,9 +685,14 @@ class Master:
             pidfile.remove_if_ours(self.pidfile, self.pid)
 
 
-def run(settings: Settings, reload_settings: Callable[[], Settings] | None = None) -> int:
+def run(
+    settings: Settings,
+    reload_settings: Callable[[], Settings] | None = None,
+    early_signals: list[int] | None = None,
+) -> int:
     """Serve with a master and forked workers until stopped; the exit status for the launcher.
 
-    `reload_settings`, when given, is called on HUP to re-read the settings (config file, environment).
+    `reload_settings`, when given, is called on HUP to re-read the settings (config file, environment);
+    `early_signals` came before the master's handlers were in place, and are acted on first.
     """
-    return Master(settings, reload_settings).run()
+    return Master(settings, reload_settings, early_signals).run()

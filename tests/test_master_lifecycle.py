@@ -122,6 +122,25 @@ def _read_until_closed(sock: socket.socket) -> bytes:
     return data
 
 
+def test_signals_sent_while_the_master_starts_are_acted_on_not_fatal(tmp_path):
+    # The app takes 1.5 s to import (the launcher's import check, then the worker's): a USR1 from
+    # logrotate or a HUP in that time used to end the launcher by the signal's default action.
+    master = Master("slowboot:app", "--workers", "1", tmp=tmp_path, env={"EHTTPD_TEST_BOOT": "1.5"})
+    master.start(wait=False)
+    try:
+        time.sleep(0.7)
+        master.signal(signal.SIGUSR1)
+        master.signal(signal.SIGHUP)
+        master.wait_log(r"USR1: reopened", timeout=15)
+        master.wait_log(r"HUP: starting 1 new workers", timeout=15)
+        master.wait_workers(1, timeout=15)
+        assert master.proc.poll() is None
+        assert get(master.port, "/")[0] == 200
+    finally:
+        master.stop()
+    assert master.proc.returncode == 0
+
+
 def test_int_stops_fast(tmp_path):
     master = Master("slow:app", "--workers", "2", "--graceful-timeout", "30", tmp=tmp_path).start()
     try:
