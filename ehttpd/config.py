@@ -66,11 +66,15 @@ def _tls_version(raw: Any) -> str:
     return str(raw).strip().lower().removeprefix("tlsv").replace("_", ".")  # 1.3, "1.3", "TLSv1_3"
 
 
-POSITIVE = Check(lambda v: v > 0, "a positive integer")
-COUNT = Check(lambda v: v >= 0, "an integer >= 0")
-WORKERS = Check(lambda v: v >= 0, "a positive integer (or 0: one per CPU)")
-SECONDS = Check(lambda v: v >= 0, "a number of seconds >= 0")
-POS_SECONDS = Check(lambda v: v > 0, "a number of seconds > 0")
+# Upper bounds too: a value the kernel or a struct cannot hold (a backlog past a C int, a timeout past a
+# struct timeval) failed deep in the launch with a traceback.
+INT_MAX = 2**31 - 1
+MAX_SECONDS = 10**9  # about 31 years
+POSITIVE = Check(lambda v: 0 < v <= INT_MAX, f"a positive integer up to {INT_MAX:,}")
+COUNT = Check(lambda v: 0 <= v <= INT_MAX, f"an integer >= 0 up to {INT_MAX:,}")
+WORKERS = Check(lambda v: 0 <= v <= INT_MAX, "a positive integer (or 0: one per CPU)")
+SECONDS = Check(lambda v: 0 <= v <= MAX_SECONDS, f"a number of seconds >= 0 up to {MAX_SECONDS:,}")
+POS_SECONDS = Check(lambda v: 0 < v <= MAX_SECONDS, f"a number of seconds > 0 up to {MAX_SECONDS:,}")
 BIND = Check(_bind_ok, "HOST:PORT, [V6]:PORT, unix:PATH or fd://N")
 DIRECTORY = Check(os.path.isdir, "an existing directory")
 MODE = Check(lambda v: 0 <= v <= 0o777, "an octal file mode such as 660")

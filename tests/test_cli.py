@@ -78,7 +78,11 @@ BROKEN_APPS = {
 }
 SOURCE_ERRORS = [
     (["app:app", "-w", "x"], {}, "--workers must be a positive integer (or 0: one per CPU), got 'x'"),
-    (["app:app"], {"EHTTPD_THREADS": "0"}, "EHTTPD_THREADS must be a positive integer, got 0"),
+    (
+        ["app:app"],
+        {"EHTTPD_THREADS": "0"},
+        "EHTTPD_THREADS must be a positive integer up to 2,147,483,647, got 0",
+    ),
     (["app:app", "-b", "::1"], {}, "--bind must be HOST:PORT, [V6]:PORT, unix:PATH or fd://N, got '::1'"),
     (["app:app", "--timeout"], {}, "argument --timeout/-t: expected one argument"),
     (["app:app", "--bogus"], {}, "unrecognized arguments: --bogus"),

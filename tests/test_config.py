@@ -104,12 +104,12 @@ WORKERS = "must be a positive integer (or 0: one per CPU)"
 BAD_VALUES = [
     ("workers", "x", f"{WORKERS}, got 'x'"),
     ("workers", "-1", f"{WORKERS}, got -1"),
-    ("threads", "0", "must be a positive integer, got 0"),
-    ("threads", "2.5", "must be a positive integer, got '2.5'"),
-    ("timeout", "soon", "must be a number of seconds > 0, got 'soon'"),
-    ("timeout", "inf", "must be a number of seconds > 0, got 'inf'"),
-    ("keepalive_grace", "0", "must be a number of seconds > 0, got 0.0"),
-    ("graceful_timeout", "-1", "must be a number of seconds >= 0, got -1.0"),
+    ("threads", "0", "must be a positive integer up to 2,147,483,647, got 0"),
+    ("threads", "2.5", "must be a positive integer up to 2,147,483,647, got '2.5'"),
+    ("timeout", "soon", "must be a number of seconds > 0 up to 1,000,000,000, got 'soon'"),
+    ("timeout", "inf", "must be a number of seconds > 0 up to 1,000,000,000, got 'inf'"),
+    ("keepalive_grace", "0", "must be a number of seconds > 0 up to 1,000,000,000, got 0.0"),
+    ("graceful_timeout", "-1", "must be a number of seconds >= 0 up to 1,000,000,000, got -1.0"),
     ("preload", "maybe", "must be true or false, got 'maybe'"),
     ("interface", "asgi", "must be one of auto, native, raw, wsgi, got 'asgi'"),
     ("log_level", "loud", "must be one of debug, info, warning, error, critical, got 'loud'"),
@@ -121,7 +121,11 @@ BAD_VALUES = [
     ("unix_socket_mode", "999", "must be an octal file mode such as 660, got '999'"),
     ("root_path", "app/", "must be empty or a path like /app, got 'app/'"),
     ("chdir", "/no/such/dir", "must be an existing directory, got '/no/such/dir'"),
-    ("max_request_line", "0", "must be a positive integer, got 0"),
+    ("max_request_line", "0", "must be a positive integer up to 2,147,483,647, got 0"),
+    # Past what the kernel or a struct timeval holds: these passed, then the launch failed with a traceback.
+    ("backlog", "99999999999", "must be a positive integer up to 2,147,483,647, got 99999999999"),
+    ("keepalive_grace", "1e300", "must be a number of seconds > 0 up to 1,000,000,000, got 1e+300"),
+    ("send_timeout", "1e300", "must be a number of seconds > 0 up to 1,000,000,000, got 1e+300"),
 ]
 
 
