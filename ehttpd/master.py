@@ -410,6 +410,9 @@ class Master:
             if child.number > self.target:
                 self.retire(child, "fewer workers (TTOU)")
                 self.metrics.restart("ttou")
+                # reuse-port: the kernel routes new connections to the slot's socket while any process
+                # holds it; the worker takes what is queued and closes its copy as it stops (worker.py)
+                self.listeners.close_slot(child.number)
 
     def reap(self) -> None:
         while True:

@@ -10,6 +10,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
@@ -110,6 +111,38 @@ def test_reuse_port_holds_one_socket_per_worker_slot(tmp_path):
         assert len(_listening(master.pid, master.port)) == 2  # the same two sockets served the new workers
     finally:
         master.stop()
+
+
+def test_reuse_port_ttou_sends_no_new_connection_to_the_draining_worker(tmp_path):
+    # The retired slot's socket must leave the kernel's reuse-port group at once: while the master kept
+    # it until the worker exited, about half of the new connections queued on it for the whole drain.
+    master = Master("slow:app", "--workers", "2", "--threads", "8", "--reuse-port", tmp=tmp_path).start()
+    slow = []
+    try:
+        workers = master.wait_workers(2)
+        for _ in range(8):  # long requests on both workers, so the retired one drains for 4 s
+            slow.append(threading.Thread(target=lambda: get(master.port, "/slow?s=4"), daemon=True))
+            slow[-1].start()
+        assert wait_until(lambda: sum(_established(pid) for pid in workers) >= 8, 5)
+        master.signal(signal.SIGTTOU)
+        assert wait_until(lambda: "TTOU" in master.log(), 5)
+        time.sleep(0.3)  # the master has retired worker 2 and closed its slot's socket
+        started = time.monotonic()
+        answered = [get(master.port, "/", timeout=3.0)[0] for _ in range(20)]
+        assert answered == [200] * 20
+        assert time.monotonic() - started < 2.5  # none waited for the draining worker to finish
+    finally:
+        master.stop()
+        for thread in slow:
+            thread.join(6)
+
+
+def _established(pid: int) -> int:
+    try:
+        conns = psutil.Process(pid).net_connections("tcp")
+    except psutil.Error:
+        return 0
+    return sum(1 for c in conns if c.status == psutil.CONN_ESTABLISHED)
 
 
 def _listening(pid: int, port: int) -> list:
