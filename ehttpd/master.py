@@ -639,7 +639,16 @@ class Master:
         )
         self.upgrade_pid = None
         self.move_pidfile("")
+        self.reopen_control()
         set_title("master", self.name)
+
+    def reopen_control(self) -> None:
+        """The new master of a failed upgrade bound the control socket's path and removed it as it exited:
+        bind it again, so `ehttpd status` reaches this master."""
+        for endpoint in [e for e in self.endpoints if isinstance(e, ControlServer)]:
+            self.endpoints.remove(endpoint)
+            endpoint.close()  # leaves the path alone unless the file there is still its own
+        self.open_control()
 
     # -- stopping --------------------------------------------------------------------------------------
     def begin_stop(self, graceful: bool) -> None:

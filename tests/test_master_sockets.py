@@ -249,6 +249,7 @@ def test_usr2_rolled_back_by_stopping_the_new_master(tmp_path):
         assert not load.failures, load.summary()
         assert master.worker_pids() == old_workers
         assert path.exists()  # the new master left the unix socket file to the old one
+        assert master.status()["pid"] == master.pid  # and the control socket answers for the old one
     finally:
         if new_master:
             signal_pid(new_master, signal.SIGKILL)
