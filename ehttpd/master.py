@@ -478,9 +478,6 @@ class Master:
             elif child.state in (UP, DRAINING) and beat > 0 and now - beat > timeout:
                 # (beat 0: retired while booting, before its first beat; its deadline stops it)
                 self.abort(child, now - beat)
-            elif child.state == UP and child.heartbeat.retirement_asked:
-                self.retire(child, "a request ran past --request-timeout")
-                self.metrics.restart("request_timeout")
             elif child.state == UP and child.successor is not None:
                 successor = self.workers.get(child.successor)
                 if successor is not None and successor.state == UP:
@@ -497,24 +494,27 @@ class Master:
         if any(w.state == UP and w.successor is not None for w in self.workers.values()):
             return
         for child in self.serving():
-            reason = self.recycle_reason(child)
+            reason, counted_as = self.recycle_reason(child)
             if child.state == UP and reason:
                 successor = self.spawn(child.number)
                 if successor is not None:
                     child.successor = successor.pid
                     child.reason = reason
-                    self.metrics.restart("max_requests" if reason.startswith("served") else "memory")
+                    self.metrics.restart(counted_as)
                     log.info("worker %d (pid %d) %s: starting its successor", child.number, child.pid, reason)
                 return
 
-    def recycle_reason(self, child: Child) -> str:
+    def recycle_reason(self, child: Child) -> tuple[str, str]:
+        """Why `child` should be replaced, and the restart reason it counts as; ("", "") if it should not."""
+        if child.heartbeat.retirement_asked:
+            return "a request ran past --request-timeout", "request_timeout"
         requests = child.heartbeat.requests
         if child.max_requests and requests >= child.max_requests:
-            return f"served {requests} requests (--max-requests {self.settings.max_requests})"
+            return f"served {requests} requests (--max-requests {self.settings.max_requests})", "max_requests"
         if child.memory_strikes >= MEMORY_STRIKES:
             mb = child.rss / 2**20
-            return f"uses {mb:.0f} MB (--max-worker-memory {self.settings.max_worker_memory})"
-        return ""
+            return f"uses {mb:.0f} MB (--max-worker-memory {self.settings.max_worker_memory})", "memory"
+        return "", ""
 
     def sample(self, now: float) -> None:
         """psutil's view of each worker (for the memory limit and the status view)."""

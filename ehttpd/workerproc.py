@@ -163,12 +163,13 @@ class Tick:
         limit = self.stuck.timeout
         for ident, age in stuck:
             log.error(
-                "worker %d: a request has run %.1fs (--request-timeout %gs); the worker takes no new "
-                "connections, finishes its other requests and is replaced. Stuck %s",
+                "worker %d: a request has run %.1fs (--request-timeout %gs); the worker is replaced: once "
+                "its successor is up, it takes no new connections and finishes its other requests. Stuck %s",
                 self.spec.number,
                 age,
                 limit,
                 thread_stack(ident).rstrip(),
             )
+        # The master starts a successor first and then stops this worker, as for --max-requests: stopping
+        # here at once left fewer workers accepting (none, when every worker had a stuck request).
         self.spec.heartbeat.ask_retirement()
-        worker.stop(self.spec.settings.graceful_timeout)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import re
 import threading
+import time
 
 from .masterkit import Load, Master, get, gone, wait_until
 
@@ -75,6 +76,37 @@ def test_a_stuck_request_logs_its_stack_and_its_worker_is_replaced_gracefully(tm
         load.stop()
         assert not load.failures, load.summary()  # its other requests finished
         print(load.summary())
+    finally:
+        master.stop()
+
+
+def test_a_stuck_request_keeps_its_worker_accepting_until_the_successor_is_up(tmp_path):
+    # One worker, and an app that takes 1.5 s to import: if the worker with the stuck request stopped
+    # accepting at once, every request would wait for the successor's import.
+    master = Master(
+        "slowboot:app",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "1",
+        "--graceful-timeout",
+        "3",
+        tmp=tmp_path,
+        env={"EHTTPD_TEST_BOOT": "1.5"},
+    ).start()
+    try:
+        (stuck,) = master.wait_workers(1, timeout=15)
+        _background_get(master.port, "/stuck")
+        slowest = 0.0
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            assert get(master.port, "/", timeout=5)[0] == 200
+            slowest = max(slowest, time.monotonic() - started)
+            time.sleep(0.05)
+        master.wait_log(r"stops gracefully: a request ran past --request-timeout", 5)
+        assert stuck not in master.wait_workers(1, timeout=10)
+        assert slowest < 0.5, slowest
     finally:
         master.stop()
 
