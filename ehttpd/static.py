@@ -13,8 +13,9 @@ def serve_file(request: Request, root: str | os.PathLike, prefix: str = "/") -> 
     """The file under `root` that the request path names below the URL `prefix`.
 
     403 for a path that tries to leave `root` (`..`, also percent-encoded, NUL, or a symlink pointing out),
-    404 for anything that is not a regular file (a directory serves its index.html), 405 for methods other
-    than GET and HEAD.
+    404 for anything that is not a regular file (a directory serves its index.html; named without its
+    trailing slash, it is a 301 to the name with one, as nginx does, so that the page's relative links
+    resolve inside it; a file named with a trailing slash is a 404), 405 for methods other than GET and HEAD.
     """
     if request.method not in ("GET", "HEAD"):
         return Response.method_not_allowed(("GET", "HEAD"))
@@ -30,8 +31,14 @@ def serve_file(request: Request, root: str | os.PathLike, prefix: str = "/") -> 
     path = os.path.realpath(os.path.join(base, rel))
     if path != base and not path.startswith(base + os.sep):
         return Response.forbidden()  # a symlink inside root that points outside it
+    raw_path = request.raw_path
     if os.path.isdir(path):
+        if not raw_path.endswith("/"):
+            query = request.query_string
+            return Response.redirect(raw_path + "/" + ("?" + query if query else ""), 301)
         path = os.path.join(path, "index.html")
+    elif raw_path.endswith("/"):
+        return Response.not_found()
     if not os.path.isfile(path):
         return Response.not_found()
     try:

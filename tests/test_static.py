@@ -56,7 +56,9 @@ def test_prefix_mount(root):
 
 def test_directory_index_and_missing(root):
     assert body_of(serve_file(req("/docs/"), root)) == b"<p>docs</p>"
-    assert body_of(serve_file(req("/docs"), root)) == b"<p>docs</p>"
+    moved = serve_file(req("/docs?x=1"), root)  # as nginx: relative links in the index resolve inside
+    assert (moved.status, moved.header("Location")) == (301, "/docs/?x=1")
+    assert serve_file(req("/a.txt/"), root).status == 404  # a file is not a directory
     assert serve_file(req("/empty/"), root).status == 404
     assert serve_file(req("/nope"), root).status == 404
 
