@@ -318,6 +318,7 @@ class Master:
             return old
         fixed = ["bind", "backlog", "reuse_port", "unix_socket_mode", "preload", "pidfile"]
         fixed += ["control_socket", "metrics_bind"]  # opened once by the master
+        fixed += ["error_log", "log_level"]  # set up once, by the launcher (cli.py)
         if old.preload:
             fixed += ["app", "chdir"]
         changed = [name for name in fixed if getattr(new, name) != getattr(old, name)]

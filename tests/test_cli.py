@@ -247,6 +247,21 @@ def test_a_pid_file_that_cannot_be_written_ends_the_launch_cleanly(tmp_path):
     assert not sock.exists()  # the unix socket it had bound is gone too
 
 
+def test_control_commands_never_signal_a_process_that_is_not_ehttpd(tmp_path):
+    pidfile = tmp_path / "m.pid"
+    other = subprocess.Popen(["sleep", "30"])  # a stale pid file's pid, reused by another program
+    try:
+        pidfile.write_text(f"{other.pid}\n")
+        for command in ("stop", "reload"):
+            result = ehttpd(command, "--pid", str(pidfile), cwd=tmp_path)
+            assert result.returncode == 1
+            assert f"pid {other.pid} (from {pidfile}) is not an ehttpd master" in result.stderr
+        assert other.poll() is None  # neither TERM nor HUP reached it
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_master_stop_through_the_launcher(tmp_path):
     pidfile = tmp_path / "m.pid"
     server = ServerProcess("hello:app", "-w", "1", env={"EHTTPD_PIDFILE": str(pidfile)}).start()

@@ -96,11 +96,11 @@ def test_hup_rereads_the_config_file(tmp_path):
     master = Master("slow:app", "--config", str(config), tmp=tmp_path).start()
     try:
         first = master.wait_workers(2)
-        config.write_text("workers = 3\nbacklog = 100\n")
+        config.write_text('workers = 3\nbacklog = 100\nlog_level = "warning"\n')
         master.signal(signal.SIGHUP)
         three = master.wait_workers(3)
         assert not three & first
-        master.wait_log(r"HUP: backlog changed; that needs a restart")
+        master.wait_log(r"HUP: backlog, log_level changed; that needs a restart")
     finally:
         master.stop()
 
