@@ -21,6 +21,7 @@ import psutil
 
 from .controlsock import query
 from .pidfile import read as read_pid
+from .pidfile import runs_ehttpd
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -88,7 +89,7 @@ def main(argv: list[str]) -> int:
         return _fail(f"cannot read the pid file {args.pid}: {exc}")
     if not _alive(pid):
         return _fail(f"no master is running with pid {pid} (from {args.pid})")
-    if not _is_ehttpd(pid):  # a stale pid file whose pid now belongs to another program: never signal it
+    if runs_ehttpd(pid) is False:  # a stale pid file's pid, now another program's: never signal it
         return _fail(f"pid {pid} (from {args.pid}) is not an ehttpd master; the pid file is stale")
     if args.command == "reload":
         os.kill(pid, signal.SIGHUP)
@@ -118,16 +119,6 @@ def _alive(pid: int) -> bool:
         return False
     except psutil.AccessDenied:
         return True
-
-
-def _is_ehttpd(pid: int) -> bool:
-    """Whether `pid` runs ehttpd (its process title, or its command line before the title is set)."""
-    try:
-        return "ehttpd" in " ".join(psutil.Process(pid).cmdline())
-    except psutil.AccessDenied:
-        return True  # another user's master: the signal decides
-    except psutil.Error:
-        return False
 
 
 def _wait_exit(pid: int, timeout: float) -> bool:

@@ -51,7 +51,7 @@ _FIELD_RE = re.compile(_FIELD)
 # means the matches tile the field lines, so no bare CR or LF, control or stray octet hides between them.
 _FIELDS_RE = re.compile("(?<=\r\n)" + _FIELD + "\r\n")
 _REQUEST_LINE_RE = re.compile("(" + _TOKEN + ") ([\x21-\x7e]+) HTTP/([0-9])\\.([0-9])")
-_TOKEN_RE = re.compile(_TOKEN)
+TOKEN_RE = re.compile(_TOKEN)  # also the writer's and WSGI's check of response field names
 _TARGET_RE = re.compile("[\x21-\x7e]+")
 _VERSION_RE = re.compile(r"HTTP/[0-9]\.[0-9]")
 _CONTENT_LENGTH_RE = re.compile("[0-9]{1,18}")
@@ -199,7 +199,7 @@ def _request_line_fault(line: str) -> None:
     if len(parts) != 3:
         raise BadRequest("malformed request line")
     method, target, version = parts
-    if not _TOKEN_RE.fullmatch(method):
+    if not TOKEN_RE.fullmatch(method):
         raise BadRequest("invalid method")
     if not _TARGET_RE.fullmatch(target):
         raise BadRequest("invalid request target")
@@ -221,7 +221,7 @@ def _field_fault(lines: list[str]) -> None:
             raise BadRequest("header field without colon")
         if name[-1:] in (" ", "\t"):
             raise BadRequest("whitespace before colon")
-        if not _TOKEN_RE.fullmatch(name):
+        if not TOKEN_RE.fullmatch(name):
             raise BadRequest("invalid header field name")
         raise BadRequest("invalid header field value")
 

@@ -29,16 +29,19 @@ def running_master(path: str) -> int | None:
         pid = read(path)
     except (OSError, ValueError):
         return None
-    if pid == os.getpid():
-        return None
+    return pid if pid != os.getpid() and runs_ehttpd(pid) else None
+
+
+def runs_ehttpd(pid: int) -> bool | None:
+    """Whether `pid` is a live ehttpd process (its title, or its command line before the title is set);
+    None when that cannot be told (another user's process)."""
     try:
         proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return None
-        command = " ".join(proc.cmdline())
-    except psutil.Error:
+        return proc.status() != psutil.STATUS_ZOMBIE and "ehttpd" in " ".join(proc.cmdline())
+    except psutil.AccessDenied:
         return None
-    return pid if "ehttpd" in command else None
+    except psutil.Error:
+        return False
 
 
 def read(path: str) -> int:

@@ -10,6 +10,7 @@ from email.utils import formatdate
 
 from .connection import Connection
 from .errors import REASONS
+from .parser import TOKEN_RE
 from .response import FileBody, Response
 
 log = logging.getLogger("ehttpd.error")
@@ -18,9 +19,8 @@ log = logging.getLogger("ehttpd.error")
 _FRAMING = frozenset(("content-length", "transfer-encoding", "connection", "keep-alive"))
 _SPECIAL = _FRAMING | {"date", "server"}
 _BODYLESS = frozenset((204, 304))
-# RFC 9110 §5.6.2 token; a reason phrase and field values take HTAB, SP, VCHAR and obs-text only.
-_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_BAD_TEXT_RE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
+# A reason phrase and field values take HTAB, SP, VCHAR and obs-text only (RFC 9110 §5.5, RFC 9112 §4).
+BAD_TEXT_RE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 _valid_fields: set[tuple[str, str]] = set()  # (name, value) pairs already checked, at most _CHECKED_MAX
 _CHECKED_MAX = 1024
 
@@ -238,7 +238,7 @@ class BodyStream:
 def _status_line(status: int, reason: str) -> str | None:
     """The status line, or None when it cannot end a response: a status outside 200-599, or a reason
     phrase with characters other than HTAB, SP, VCHAR and obs-text."""
-    if type(status) is not int or not 200 <= status <= 599 or _BAD_TEXT_RE.search(reason):
+    if type(status) is not int or not 200 <= status <= 599 or BAD_TEXT_RE.search(reason):
         return None
     return f"HTTP/1.1 {status} {reason}\r\n"
 
@@ -246,7 +246,7 @@ def _status_line(status: int, reason: str) -> str | None:
 def _valid_field(name: str, value: str) -> bool:
     """A field name is a token and its value has no control character but HTAB (no CR, LF or NUL to
     split or truncate the head); a valid pair is remembered."""
-    if not _TOKEN_RE.fullmatch(name) or _BAD_TEXT_RE.search(value):
+    if not TOKEN_RE.fullmatch(name) or BAD_TEXT_RE.search(value):
         return False
     if len(_valid_fields) < _CHECKED_MAX:
         _valid_fields.add((name, value))

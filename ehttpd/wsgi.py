@@ -22,11 +22,11 @@ from .config import Settings
 from .connection import Connection
 from .errors import ClientDisconnected, HTTPError
 from .forwarded import apply_environ
-from .parser import RequestHead
+from .parser import TOKEN_RE, RequestHead
 from .protocol import HTTPProtocol, ServerState
 from .request import split_target
 from .response import FileBody, Response
-from .writer import BodyStream
+from .writer import BAD_TEXT_RE, BodyStream
 
 log = logging.getLogger("ehttpd.error")
 
@@ -47,8 +47,6 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     )
 )
-_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_BAD_VALUE_RE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")  # field-value: VCHAR, obs-text, SP, HTAB
 _STATUS_RE = re.compile(r"([1-5][0-9][0-9]) ([\t\x20-\x7e\x80-\xff]*)")
 _CACHE_MAX = 1024  # entries in each cache below, so odd names or values cannot grow them without bound
 
@@ -380,14 +378,14 @@ def check_field(item: tuple[str, str]) -> str:
     name, value = item
     if not isinstance(name, str):
         raise TypeError(f"response header name {name!r} is not a str")
-    if not _TOKEN_RE.fullmatch(name):
+    if not TOKEN_RE.fullmatch(name):
         raise ValueError(f"invalid response header name {name!r}")
     lower = name.lower()
     if lower in HOP_BY_HOP:
         raise ValueError(f"hop-by-hop header {name!r} is not allowed in a WSGI response (PEP 3333)")
     if not isinstance(value, str):
         raise TypeError(f"value of response header {name!r} is not a str: {value!r}")
-    if _BAD_VALUE_RE.search(value):
+    if BAD_TEXT_RE.search(value):
         raise ValueError(f"invalid value for response header {name!r}: {value!r}")
     if lower == "content-length" and not (value.isascii() and value.isdigit()):
         raise ValueError(f"invalid Content-Length {value!r} in the response")

@@ -210,6 +210,14 @@ class Load:
             self.failures.append(what)
 
 
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything `sock` receives until the peer closes it."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
 def refused(port: int) -> bool:
     """True when a connection to `port` is refused (nothing listens there any more)."""
     try:

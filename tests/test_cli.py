@@ -196,21 +196,18 @@ def test_error_log_file(tmp_path):
         assert "127.0.0.1" not in server.log()  # stderr stays quiet
     finally:
         server.stop()
-    bad = ehttpd("hello:app", "--error-log", str(tmp_path / "no" / "dir.log"), "-b", "127.0.0.1:0", cwd=APPS)
-    assert bad.returncode == 2
-    assert (
-        bad.stderr
-        == f"ehttpd: error: cannot open the error log '{tmp_path}/no/dir.log': No such file or directory\n"
-    )
+    _log_in_a_missing_directory_fails_the_launch(tmp_path, "--error-log", "error")
 
 
 def test_an_access_log_that_cannot_be_opened_fails_the_launch_in_one_line(tmp_path):
-    bad = ehttpd("hello:app", "--access-log", str(tmp_path / "no" / "a.log"), "-b", "127.0.0.1:0", cwd=APPS)
+    _log_in_a_missing_directory_fails_the_launch(tmp_path, "--access-log", "access")
+
+
+def _log_in_a_missing_directory_fails_the_launch(tmp_path, flag: str, which: str) -> None:
+    path = tmp_path / "no" / f"{which}.log"
+    bad = ehttpd("hello:app", flag, str(path), "-b", "127.0.0.1:0", cwd=APPS)
     assert bad.returncode == 2
-    assert (
-        bad.stderr
-        == f"ehttpd: error: cannot open the access log '{tmp_path}/no/a.log': No such file or directory\n"
-    )
+    assert bad.stderr == f"ehttpd: error: cannot open the {which} log '{path}': No such file or directory\n"
 
 
 def test_a_second_master_does_not_take_a_running_masters_pid_file(tmp_path):

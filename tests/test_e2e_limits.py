@@ -187,44 +187,35 @@ def test_a_stalled_body_whose_error_the_handler_swallowed_is_not_drained(port):
     assert time.monotonic() - start < 0.5
 
 
-def _answered_quickly(port: int) -> float:
-    start = time.monotonic()
-    assert get(port, "/").status == 200
-    return time.monotonic() - start
+def _threads_stay_free_after(port: int, request: bytes, status: int) -> None:
+    """As many clients as threads send `request`, get `status`, and keep their end open: a GET on a new
+    connection is still answered at once, and each of those connections is then closed by the server."""
+    clients = [RawClient(port) for _ in range(THREADS)]
+    try:
+        for client in clients:
+            client.send(request)
+        for client in clients:
+            assert client.read_response().status == status
+        start = time.monotonic()
+        assert get(port, "/").status == 200
+        assert time.monotonic() - start < 0.5
+        for client in clients:
+            assert client.closed_by_server(timeout=3)
+    finally:
+        for client in clients:
+            client.close()
 
 
 def test_bodies_that_never_come_do_not_hold_the_threads_while_drained(port):
-    # As many such clients as threads: each handler ignores the body and answers, then the server drains
-    # the unread 1,000 bytes to keep the connection, but only for the grace, not for the body timeout.
-    stalled = [RawClient(port) for _ in range(THREADS)]
-    try:
-        for client in stalled:
-            client.send(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
-        for client in stalled:
-            assert client.read_response().status == 200
-        assert _answered_quickly(port) < 0.5
-        for client in stalled:
-            assert client.closed_by_server(timeout=3)  # the body never came: the connection is not kept
-    finally:
-        for client in stalled:
-            client.close()
+    # Each handler ignores the body and answers, then the server drains the unread 1,000 bytes to keep the
+    # connection, but only for the grace, not for the body timeout; the body never comes: not kept.
+    _threads_stay_free_after(port, b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n", 200)
 
 
 def test_lingering_after_an_error_holds_no_thread(port):
     # Each 400 is followed by a lingering close (RFC 9112 §9.6) while the client keeps its end open: the
-    # worker's main thread finishes those, so the pool threads go on serving.
-    lingering = [RawClient(port) for _ in range(THREADS)]
-    try:
-        for client in lingering:
-            client.send(b"BAD REQUEST LINE\r\n\r\n")
-        for client in lingering:
-            assert client.read_response().status == 400
-        assert _answered_quickly(port) < 0.5
-        for client in lingering:
-            assert client.closed_by_server(timeout=3)  # closed once the linger (1 s) has passed
-    finally:
-        for client in lingering:
-            client.close()
+    # worker's main thread finishes those (closed once the linger, 1 s, has passed).
+    _threads_stay_free_after(port, b"BAD REQUEST LINE\r\n\r\n", 400)
 
 
 def test_silent_connection_is_closed_without_an_answer(port):

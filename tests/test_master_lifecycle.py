@@ -12,7 +12,7 @@ import time
 import psutil
 
 from .helpers import run_ehttpd
-from .masterkit import Load, Master, get, gone, refused, signal_pid, wait_until
+from .masterkit import Load, Master, get, gone, read_until_closed, refused, signal_pid, wait_until
 
 
 def test_term_lets_16_in_flight_requests_finish_then_refuses_and_exits_0(tmp_path):
@@ -101,7 +101,7 @@ def test_connections_waiting_to_be_accepted_at_term_are_answered_not_reset(tmp_p
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert _connections({worker}) == 1, "the four connections were accepted: nothing waits in the queue"
         master.signal(signal.SIGTERM)
-        answers = [_read_until_closed(sock) for sock in queued]
+        answers = [read_until_closed(sock) for sock in queued]
         client.join(5)
         assert results == [200]
         for answer in answers:
@@ -113,13 +113,6 @@ def test_connections_waiting_to_be_accepted_at_term_are_answered_not_reset(tmp_p
         for sock in queued:
             sock.close()
         master.stop()
-
-
-def _read_until_closed(sock: socket.socket) -> bytes:
-    data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
-    return data
 
 
 def test_signals_sent_while_the_master_starts_are_acted_on_not_fatal(tmp_path):

@@ -16,7 +16,7 @@ import time
 import psutil
 
 from .helpers import free_port
-from .masterkit import Load, Master, get, gone, refused, signal_pid, wait_until
+from .masterkit import Load, Master, get, gone, read_until_closed, refused, signal_pid, wait_until
 
 
 def test_usr2_then_term_to_the_old_master_under_load(tmp_path):
@@ -172,23 +172,16 @@ def test_unix_socket_with_mode_and_ipv6_binds(tmp_path):
             unix.settimeout(5)
             unix.connect(str(path))
             unix.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            assert _read_all(unix).startswith(b"HTTP/1.1 200 ")
+            assert read_until_closed(unix).startswith(b"HTTP/1.1 200 ")
         with socket.create_connection(("::1", v6_port), timeout=5) as v6:
             v6.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            assert _read_all(v6).startswith(b"HTTP/1.1 200 ")
+            assert read_until_closed(v6).startswith(b"HTTP/1.1 200 ")
         assert get(master.port)[0] == 200
         master.signal(signal.SIGTERM)
         assert master.proc.wait(10) == 0
         assert not path.exists()  # the socket file the master created is removed
     finally:
         master.stop()
-
-
-def _read_all(sock: socket.socket) -> bytes:
-    data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
-    return data
 
 
 # The systemd side of socket activation: the socket is fd 3, LISTEN_PID is the pid that execs the server.
